@@ -4,6 +4,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "dialects/ds/DsDialect.h"
+#include "dialects/ds/DsInterfaces.h"
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -17,6 +18,7 @@ int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
   registry.insert<ds::DsDialect, mlir::func::FuncDialect, mlir::arith::ArithDialect,
                   mlir::tensor::TensorDialect>();
+  ds::registerDsInterfaceModels(registry);
   mlir::registerTransformsPasses();
   ds::registerAllDsPasses();
   return mlir::asMainReturnCode(
