@@ -1,0 +1,26 @@
+//===- DsxOps.h - ops of the dsx execution dialect ------------------------===//
+#ifndef DS_DIALECTS_DSX_DSXOPS_H
+#define DS_DIALECTS_DSX_DSXOPS_H
+
+#include "dialects/dsx/DsxDialect.h"
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#define GET_OP_CLASSES
+#include "dialects/dsx/DsxOps.h.inc"
+
+namespace ds::dsx {
+
+/// Bytes of one element of `type` as the runtime stores it (f32, bf16, f8E4M3FN, i32).
+int64_t elementSizeInBytes(mlir::Type type);
+
+/// True for the roles whose buffers outlive a step and are bound by name.
+inline bool isPersistentRole(BufferRole role) { return role != BufferRole::Temporary; }
+
+} // namespace ds::dsx
+
+#endif
