@@ -1,0 +1,90 @@
+#include "runtime/plan/Plan.h"
+
+namespace ds::rt {
+
+namespace {
+constexpr BufferRole kAllRoles[] = {BufferRole::Temporary, BufferRole::Input,
+                                    BufferRole::Param,     BufferRole::Buffer,
+                                    BufferRole::State,     BufferRole::Output};
+} // namespace
+
+const char *bufferRoleName(BufferRole role) {
+  switch (role) {
+  case BufferRole::Temporary:
+    return "temporary";
+  case BufferRole::Input:
+    return "input";
+  case BufferRole::Param:
+    return "param";
+  case BufferRole::Buffer:
+    return "buffer";
+  case BufferRole::State:
+    return "state";
+  case BufferRole::Output:
+    return "output";
+  }
+  return "?";
+}
+
+bool parseBufferRole(const std::string &name, BufferRole &role) {
+  for (BufferRole candidate : kAllRoles) {
+    if (name == bufferRoleName(candidate)) {
+      role = candidate;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool isPersistentRole(BufferRole role) {
+  return role == BufferRole::Input || role == BufferRole::Param ||
+         role == BufferRole::Buffer || role == BufferRole::State;
+}
+
+int64_t PlanBuffer::numElements() const {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+int32_t Plan::findBuffer(BufferRole role, const std::string &name) const {
+  for (size_t i = 0; i < buffers.size(); ++i)
+    if (buffers[i].role == role && buffers[i].name == name)
+      return static_cast<int32_t>(i);
+  return -1;
+}
+
+int64_t alignPlanOffset(int64_t bytes) {
+  return (bytes + kPlanAlignment - 1) / kPlanAlignment * kPlanAlignment;
+}
+
+Status layoutPlanWithoutReuse(Plan &plan) {
+  // Sizes are summed with an explicit bound so a shape typed by hand cannot wrap around.
+  constexpr int64_t kLimit = int64_t(1) << 60;
+  int64_t cursor = 0;
+  for (int pass = 0; pass < 2; ++pass) {
+    bool persistent = pass == 0;
+    for (PlanBuffer &buffer : plan.buffers) {
+      if (isPersistentRole(buffer.role) != persistent)
+        continue;
+      int64_t elements = 1;
+      for (int64_t d : buffer.shape) {
+        if (d < 0 || (d != 0 && elements > kLimit / d))
+          return errorf("buffer '", buffer.name, "' has an invalid or too large shape");
+        elements *= d;
+      }
+      int64_t bytes = elements * dtypeSize(buffer.dtype);
+      if (bytes > kLimit - cursor)
+        return errorf("plan layout exceeds 2^60 bytes at buffer '", buffer.name, "'");
+      buffer.offset = cursor;
+      cursor = alignPlanOffset(cursor + bytes);
+    }
+    if (persistent)
+      plan.persistentBytes = cursor;
+  }
+  plan.arenaBytes = cursor;
+  return Status::ok();
+}
+
+} // namespace ds::rt
