@@ -36,29 +36,6 @@ bool parseBufferRole(const std::string &name, BufferRole &role) {
   return false;
 }
 
-bool isPersistentRole(BufferRole role) {
-  return role == BufferRole::Input || role == BufferRole::Param ||
-         role == BufferRole::Buffer || role == BufferRole::State;
-}
-
-int64_t PlanBuffer::numElements() const {
-  int64_t n = 1;
-  for (int64_t d : shape)
-    n *= d;
-  return n;
-}
-
-int32_t Plan::findBuffer(BufferRole role, const std::string &name) const {
-  for (size_t i = 0; i < buffers.size(); ++i)
-    if (buffers[i].role == role && buffers[i].name == name)
-      return static_cast<int32_t>(i);
-  return -1;
-}
-
-int64_t alignPlanOffset(int64_t bytes) {
-  return (bytes + kPlanAlignment - 1) / kPlanAlignment * kPlanAlignment;
-}
-
 Status layoutPlanWithoutReuse(Plan &plan) {
   // Sizes are summed with an explicit bound so a shape typed by hand cannot wrap around.
   constexpr int64_t kLimit = int64_t(1) << 60;

@@ -13,6 +13,9 @@
 // runtime reads it (loss, grad_norm, expert counts) after the last launch. Every offset is
 // a multiple of kPlanAlignment.
 //
+// The helpers defined inline here are those runtime/core's executor uses, which keeps that
+// library free of a link dependency on runtime/plan.
+//
 //===----------------------------------------------------------------------===//
 #ifndef DS_RUNTIME_PLAN_PLAN_H
 #define DS_RUNTIME_PLAN_PLAN_H
@@ -49,7 +52,10 @@ const char *bufferRoleName(BufferRole role);
 /// Parses the names bufferRoleName prints; false if unknown.
 bool parseBufferRole(const std::string &name, BufferRole &role);
 /// True for the roles that live in [0, persistentBytes) and survive between steps.
-bool isPersistentRole(BufferRole role);
+inline bool isPersistentRole(BufferRole role) {
+  return role == BufferRole::Input || role == BufferRole::Param ||
+         role == BufferRole::Buffer || role == BufferRole::State;
+}
 
 struct PlanBuffer {
   /// The binding name for non-temporaries (e.g. "tokens", "model.embed_tokens.weight",
@@ -64,7 +70,12 @@ struct PlanBuffer {
   /// Empty for every other role (Buffer and State start at zero).
   std::string init;
 
-  int64_t numElements() const;
+  int64_t numElements() const {
+    int64_t n = 1;
+    for (int64_t d : shape)
+      n *= d;
+    return n;
+  }
   int64_t sizeInBytes() const { return numElements() * dtypeSize(dtype); }
 };
 
@@ -102,11 +113,18 @@ struct Plan {
   std::vector<PlanUpdate> updates;
 
   /// Id of the first buffer with this role and name, or -1.
-  int32_t findBuffer(BufferRole role, const std::string &name) const;
+  int32_t findBuffer(BufferRole role, const std::string &name) const {
+    for (size_t i = 0; i < buffers.size(); ++i)
+      if (buffers[i].role == role && buffers[i].name == name)
+        return static_cast<int32_t>(i);
+    return -1;
+  }
 };
 
 /// Rounds `bytes` up to a multiple of kPlanAlignment.
-int64_t alignPlanOffset(int64_t bytes);
+inline int64_t alignPlanOffset(int64_t bytes) {
+  return (bytes + kPlanAlignment - 1) / kPlanAlignment * kPlanAlignment;
+}
 
 /// Gives every buffer its own offset with no sharing: persistent buffers first, then
 /// temporaries and outputs; sets persistentBytes and arenaBytes. A correct layout for any
