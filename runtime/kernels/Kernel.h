@@ -17,6 +17,7 @@
 #include "runtime/core/Status.h"
 #include "runtime/core/Tensor.h"
 
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -70,12 +71,28 @@ using KernelFn = Status (*)(KernelCall &call);
 
 enum class Backend : uint8_t { Cpu = 0, Cuda = 1 };
 
-/// Returns the kernel registered under `name` for `backend`, or nullptr.
+/// One row of a backend's kernel table.
+struct KernelEntry {
+  const char *name;
+  KernelFn fn;
+};
+
+/// Returns the kernel registered under `name` for `backend`, or nullptr. The CPU table
+/// (kernels/cpu/CpuKernels.cpp) is registered on first use: registration never relies on
+/// static initializers, which the linker drops from a static library.
 KernelFn lookupKernel(Backend backend, const std::string &name);
 /// Names of every kernel registered for `backend`, sorted.
 std::vector<std::string> registeredKernels(Backend backend);
-/// Registers a kernel; returns true so that it can initialise a static.
+/// Registers a kernel. Returns false (and keeps the earlier one) when `name` is empty, `fn`
+/// is null or `name` is already registered for `backend`.
 bool registerKernel(Backend backend, const std::string &name, KernelFn fn);
+/// Registers every row of a table; returns false if any row was refused.
+bool registerKernels(Backend backend, const KernelEntry *entries, size_t count);
+
+/// Registers the CUDA kernel table (Backend::Cuda). Defined by DsKernelsCuda
+/// (runtime/kernels/cuda/), so only a CUDA build links it; the CUDA executor calls it once
+/// before it looks kernels up. Calling it again registers nothing new.
+void registerCudaKernels();
 
 } // namespace ds::rt
 

@@ -1,0 +1,165 @@
+//===- GroupedLinear.cpp - ds.grouped_linear and its backward GEMMs -------===//
+//
+// Expert e owns rows [sum(counts[:e]), sum(counts[:e+1])) of the input and multiplies them
+// by weight[e]^T. This first version loops over the experts with one cuBLASLt GEMM each
+// (LtGemm.h; the same column-major reading as Linear.cpp), which needs the counts on the
+// host: they are copied back and the stream synchronized once per call. That host sync
+// makes these kernels the one place a step cannot be captured into a CUDA graph; they
+// report an error instead of breaking a capture. CUDA 13.0's cuBLAS offers grouped GEMM
+// (cublasGemmGroupedBatchedEx) only with per-group sizes in host arrays, so it would not
+// remove the sync; a device-side grouped GEMM that reads counts on the GPU is the
+// replacement (DESIGN.md's "grouped GEMM with FP32 promotion").
+//
+// Empty experts launch nothing; their weight gradient is zeroed, as on the CPU.
+//
+//===----------------------------------------------------------------------===//
+#include "runtime/kernels/cuda/CudaKernels.h"
+#include "runtime/kernels/cuda/CudaSupport.h"
+#include "runtime/kernels/cuda/LtGemm.h"
+
+#include <vector>
+
+namespace ds::rt::cuda {
+namespace {
+
+/// Copies counts to the host and checks them as the CPU kernel does: each >= 0, together
+/// exactly `rows`.
+Status hostOffsets(const char *kernel, const TensorView &countsView, int64_t experts,
+                   int64_t rows, cudaStream_t stream, std::vector<int64_t> &offsets) {
+  DS_RETURN_IF_ERROR(expectShape(kernel, "counts", countsView, {experts}));
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  DS_RETURN_IF_ERROR(
+      cudaCheck(cudaStreamIsCapturing(stream, &capture), kernel, "cudaStreamIsCapturing"));
+  if (capture != cudaStreamCaptureStatusNone)
+    return errorf(kernel, ": reads expert counts on the host, which a CUDA graph capture "
+                          "cannot contain");
+  std::vector<int32_t> counts(experts);
+  if (experts > 0)
+    DS_RETURN_IF_ERROR(cudaCheck(cudaMemcpyAsync(counts.data(), countsView.data,
+                                                 experts * sizeof(int32_t),
+                                                 cudaMemcpyDeviceToHost, stream),
+                                 kernel, "cudaMemcpyAsync(counts)"));
+  DS_RETURN_IF_ERROR(
+      cudaCheck(cudaStreamSynchronize(stream), kernel, "cudaStreamSynchronize(counts)"));
+  offsets.assign(experts + 1, 0);
+  for (int64_t e = 0; e < experts; ++e) {
+    if (counts[e] < 0)
+      return errorf(kernel, ": counts[", e, "] = ", counts[e], " is negative");
+    offsets[e + 1] = offsets[e] + counts[e];
+  }
+  if (offsets[experts] != rows)
+    return errorf(kernel, ": counts sum to ", offsets[experts], " but there are ", rows,
+                  " rows");
+  return Status::ok();
+}
+
+Status checkWeight(const char *kernel, const char *name, const TensorView &weight) {
+  if (weight.rank() != 3)
+    return errorf(kernel, ": ", name, " has shape ", weight.shapeString(),
+                  ", expected [E, Nout, K]");
+  return Status::ok();
+}
+
+Status checkMatrix(const char *kernel, const char *name, const TensorView &t, int64_t cols) {
+  if (t.rank() != 2 || t.dim(1) != cols)
+    return errorf(kernel, ": ", name, " has shape ", t.shapeString(), ", expected [N, ", cols,
+                  "]");
+  return Status::ok();
+}
+
+const char *offsetBytes(const TensorView &t, int64_t elements) {
+  return static_cast<const char *>(t.data) + elements * dtypeSize(t.dtype);
+}
+
+} // namespace
+
+Status groupedLinear(KernelCall &call) {
+  const char *k = "grouped_linear";
+  DS_RETURN_IF_ERROR(checkCall(
+      call, k, {{"input", Elem::Float}, {"weight", Elem::Float}, {"counts", Elem::Index}},
+      {{"result", Elem::Float}}));
+  const TensorView &x = call.inputs[0], &w = call.inputs[1], &y = call.outputs[0];
+  DS_RETURN_IF_ERROR(checkWeight(k, "weight", w));
+  int64_t experts = w.dim(0), nOut = w.dim(1), kDim = w.dim(2);
+  DS_RETURN_IF_ERROR(checkMatrix(k, "input", x, kDim));
+  int64_t rows = x.dim(0);
+  DS_RETURN_IF_ERROR(expectShape(k, "result", y, {rows, nOut}));
+  cudaStream_t stream = streamOf(call);
+  std::vector<int64_t> offsets;
+  DS_RETURN_IF_ERROR(hostOffsets(k, call.inputs[2], experts, rows, stream, offsets));
+  if (kDim == 0)
+    return cudaCheck(cudaMemsetAsync(y.data, 0, y.sizeInBytes(), stream), k,
+                     "cudaMemsetAsync");
+  for (int64_t e = 0; e < experts; ++e) {
+    int64_t m = offsets[e + 1] - offsets[e];
+    if (m == 0)
+      continue;
+    DS_RETURN_IF_ERROR(ltMatmul(
+        k, stream, nOut, m, kDim, {offsetBytes(w, e * nOut * kDim), w.dtype, kDim, true},
+        {offsetBytes(x, offsets[e] * kDim), x.dtype, kDim, false},
+        const_cast<char *>(offsetBytes(y, offsets[e] * nOut)), y.dtype, nOut));
+  }
+  return Status::ok();
+}
+
+Status groupedLinearDgrad(KernelCall &call) {
+  const char *k = "grouped_linear_dgrad";
+  DS_RETURN_IF_ERROR(checkCall(
+      call, k, {{"result_grad", Elem::Float}, {"weight", Elem::Float}, {"counts", Elem::Index}},
+      {{"input_grad", Elem::Float}}));
+  const TensorView &dy = call.inputs[0], &w = call.inputs[1], &dx = call.outputs[0];
+  DS_RETURN_IF_ERROR(checkWeight(k, "weight", w));
+  int64_t experts = w.dim(0), nOut = w.dim(1), kDim = w.dim(2);
+  DS_RETURN_IF_ERROR(checkMatrix(k, "result_grad", dy, nOut));
+  int64_t rows = dy.dim(0);
+  DS_RETURN_IF_ERROR(expectShape(k, "input_grad", dx, {rows, kDim}));
+  cudaStream_t stream = streamOf(call);
+  std::vector<int64_t> offsets;
+  DS_RETURN_IF_ERROR(hostOffsets(k, call.inputs[2], experts, rows, stream, offsets));
+  if (nOut == 0)
+    return cudaCheck(cudaMemsetAsync(dx.data, 0, dx.sizeInBytes(), stream), k,
+                     "cudaMemsetAsync");
+  for (int64_t e = 0; e < experts; ++e) {
+    int64_t m = offsets[e + 1] - offsets[e];
+    if (m == 0)
+      continue;
+    DS_RETURN_IF_ERROR(ltMatmul(
+        k, stream, kDim, m, nOut, {offsetBytes(w, e * nOut * kDim), w.dtype, kDim, false},
+        {offsetBytes(dy, offsets[e] * nOut), dy.dtype, nOut, false},
+        const_cast<char *>(offsetBytes(dx, offsets[e] * kDim)), dx.dtype, kDim));
+  }
+  return Status::ok();
+}
+
+Status groupedLinearWgrad(KernelCall &call) {
+  const char *k = "grouped_linear_wgrad";
+  DS_RETURN_IF_ERROR(checkCall(
+      call, k, {{"result_grad", Elem::Float}, {"input", Elem::Float}, {"counts", Elem::Index}},
+      {{"weight_grad", Elem::Float}}));
+  const TensorView &dy = call.inputs[0], &x = call.inputs[1], &dw = call.outputs[0];
+  DS_RETURN_IF_ERROR(checkWeight(k, "weight_grad", dw));
+  int64_t experts = dw.dim(0), nOut = dw.dim(1), kDim = dw.dim(2);
+  DS_RETURN_IF_ERROR(checkMatrix(k, "result_grad", dy, nOut));
+  int64_t rows = dy.dim(0);
+  DS_RETURN_IF_ERROR(expectShape(k, "input", x, {rows, kDim}));
+  cudaStream_t stream = streamOf(call);
+  std::vector<int64_t> offsets;
+  DS_RETURN_IF_ERROR(hostOffsets(k, call.inputs[2], experts, rows, stream, offsets));
+  int64_t sliceBytes = nOut * kDim * dtypeSize(dw.dtype);
+  for (int64_t e = 0; e < experts; ++e) {
+    int64_t m = offsets[e + 1] - offsets[e];
+    char *slice = const_cast<char *>(offsetBytes(dw, e * nOut * kDim));
+    if (m == 0) {
+      DS_RETURN_IF_ERROR(cudaCheck(cudaMemsetAsync(slice, 0, sliceBytes, stream), k,
+                                   "cudaMemsetAsync(empty expert)"));
+      continue;
+    }
+    DS_RETURN_IF_ERROR(ltMatmul(k, stream, kDim, nOut, m,
+                                {offsetBytes(x, offsets[e] * kDim), x.dtype, kDim, false},
+                                {offsetBytes(dy, offsets[e] * nOut), dy.dtype, nOut, true},
+                                slice, dw.dtype, kDim));
+  }
+  return Status::ok();
+}
+
+} // namespace ds::rt::cuda
