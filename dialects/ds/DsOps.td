@@ -5,6 +5,11 @@
 //  * Linear weights are [out, in]: ds.linear computes y = x * W^T over the last dim.
 //  * Routed experts of one layer are one stacked tensor [E, ...].
 //  * Every op prints as `ds.op operands attr-dict : functional-type`.
+//  * Shapes are static (the memory planner lays out every buffer at compile time).
+//    Operands combined by an op share one element type; results take the element type
+//    of the op's primary floating-point operand.
+//  * Where the result types follow from the operands and attributes, the op infers
+//    them (InferTypeOpAdaptor), so C++ builders may leave them out.
 //  * Backward ops are named <forward>_grad (or _dgrad/_wgrad for the two GEMMs of a
 //    linear layer, which FP8 casting treats separately).
 //
@@ -14,6 +19,7 @@
 #define DS_OPS_TD
 
 include "dialects/ds/DsDialect.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 include "mlir/IR/CommonAttrConstraints.td"
 
@@ -25,6 +31,7 @@ def Ds_Fp8Tensor : RankedTensorOf<[F8E4M3FN]>;
 class Ds_SimpleOp<string mnemonic, list<Trait> traits = []>
     : Ds_Op<mnemonic, !listconcat([Pure], traits)> {
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
 }
 
 // RoPE attributes shared by ds.rope, ds.rope_grad and ds.mla. YaRN (V3 report §4.3;
@@ -42,7 +49,7 @@ defvar Ds_RopeAttrs = (ins
 // Composite ops (decomposed by ds-decompose)
 //===----------------------------------------------------------------------===//
 
-def Ds_MlaOp : Ds_Op<"mla", [Pure, AttrSizedOperandSegments]> {
+def Ds_MlaOp : Ds_Op<"mla", [Pure, AttrSizedOperandSegments, InferTypeOpAdaptor]> {
   let summary = "Multi-head Latent Attention (DeepSeek-V2 report §2.1)";
   let description = [{
     x: [B, S, D]. With q compression (q_lora_rank > 0): q_a_weight [q_lora, D],
@@ -70,9 +77,10 @@ def Ds_MlaOp : Ds_Op<"mla", [Pure, AttrSizedOperandSegments]> {
     F64Attr:$rms_norm_eps), Ds_RopeAttrs);
   let results = (outs Ds_FloatTensor:$result);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
 }
 
-def Ds_MoeOp : Ds_Op<"moe", [Pure, AttrSizedOperandSegments]> {
+def Ds_MoeOp : Ds_Op<"moe", [Pure, AttrSizedOperandSegments, InferTypeOpAdaptor]> {
   let summary = "DeepSeekMoE layer: router, routed experts, shared experts";
   let description = [{
     x: [B, S, D]; gate_weight [E, D] (kept in FP32); score_bias [E] (the
@@ -104,9 +112,10 @@ def Ds_MoeOp : Ds_Op<"moe", [Pure, AttrSizedOperandSegments]> {
   let results = (outs Ds_FloatTensor:$result, Ds_IndexTensor:$expert_counts,
                      Optional<Ds_Scalar>:$balance_loss);
   let assemblyFormat = "operands attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
 }
 
-def Ds_MtpHeadOp : Ds_SimpleOp<"mtp_head"> {
+def Ds_MtpHeadOp : Ds_SimpleOp<"mtp_head", [InferTypeOpAdaptor]> {
   let summary = "multi-token prediction input projection (V3 report §2.2, eq. 21)";
   let description = [{
     h' = proj * [RMSNorm(hidden; hidden_norm); RMSNorm(next_embedding; embed_norm)].
@@ -124,28 +133,28 @@ def Ds_MtpHeadOp : Ds_SimpleOp<"mtp_head"> {
 // Primitives
 //===----------------------------------------------------------------------===//
 
-def Ds_EmbeddingOp : Ds_SimpleOp<"embedding"> {
+def Ds_EmbeddingOp : Ds_SimpleOp<"embedding", [InferTypeOpAdaptor]> {
   let summary = "row gather: result[..., :] = table[ids[...], :]";
   let description = "ids [...] i32, table [V, D] -> [..., D]. Ids outside [0, V) are an error at run time.";
   let arguments = (ins Ds_IndexTensor:$ids, Ds_FloatTensor:$table);
   let results = (outs Ds_FloatTensor:$result);
 }
 
-def Ds_RmsNormOp : Ds_SimpleOp<"rms_norm"> {
+def Ds_RmsNormOp : Ds_SimpleOp<"rms_norm", [InferTypeOpAdaptor]> {
   let summary = "root-mean-square normalization over the last dimension";
   let description = "y = x / sqrt(mean(x^2) + eps) * weight; x [..., D], weight [D].";
   let arguments = (ins Ds_FloatTensor:$input, Ds_FloatTensor:$weight, F64Attr:$eps);
   let results = (outs Ds_FloatTensor:$result);
 }
 
-def Ds_LinearOp : Ds_SimpleOp<"linear"> {
+def Ds_LinearOp : Ds_SimpleOp<"linear", [InferTypeOpAdaptor]> {
   let summary = "y = x * W^T over the last dimension";
   let description = "input [..., K], weight [N, K] -> [..., N].";
   let arguments = (ins Ds_FloatTensor:$input, Ds_FloatTensor:$weight);
   let results = (outs Ds_FloatTensor:$result);
 }
 
-def Ds_RopeOp : Ds_SimpleOp<"rope"> {
+def Ds_RopeOp : Ds_SimpleOp<"rope", [InferTypeOpAdaptor]> {
   let summary = "rotary position embedding of x [B, S, H, Dr] at positions 0..S-1";
   let description = [{
     Rotates pairs of the last dimension by angle pos * inv_freq[i], inv_freq[i] =
@@ -157,7 +166,7 @@ def Ds_RopeOp : Ds_SimpleOp<"rope"> {
   let results = (outs Ds_FloatTensor:$result);
 }
 
-def Ds_AttentionOp : Ds_SimpleOp<"attention"> {
+def Ds_AttentionOp : Ds_SimpleOp<"attention", [InferTypeOpAdaptor]> {
   let summary = "causal scaled-dot-product attention; q/k head dim may differ from v's";
   let description = "q, k [B, S, H, Dqk], v [B, S, H, Dv] -> [B, S, H, Dv]; softmax(q k^T * scale) v.";
   let arguments = (ins Ds_FloatTensor:$query, Ds_FloatTensor:$key, Ds_FloatTensor:$value,
@@ -165,7 +174,7 @@ def Ds_AttentionOp : Ds_SimpleOp<"attention"> {
   let results = (outs Ds_FloatTensor:$result);
 }
 
-def Ds_RouterOp : Ds_SimpleOp<"router"> {
+def Ds_RouterOp : Ds_SimpleOp<"router", [InferTypeOpAdaptor]> {
   let summary = "expert selection: scores, bias-corrected group-limited top-k, weights";
   let description = [{
     logits [T, E] (x * gate^T, FP32), bias [E] -> indices [T, K] i32, weights [T, K] f32.
@@ -181,7 +190,7 @@ def Ds_RouterOp : Ds_SimpleOp<"router"> {
   let results = (outs Ds_IndexTensor:$indices, Ds_FloatTensor:$weights);
 }
 
-def Ds_BalanceLossOp : Ds_SimpleOp<"balance_loss"> {
+def Ds_BalanceLossOp : Ds_SimpleOp<"balance_loss", [InferTypeOpAdaptor]> {
   let summary = "sequence-wise auxiliary balance loss (V3 report §2.1.2, eq. 17-20)";
   let description = [{
     logits [T, E], indices [T, K] -> scalar. Tokens form num_sequences sequences of T /
@@ -193,7 +202,7 @@ def Ds_BalanceLossOp : Ds_SimpleOp<"balance_loss"> {
   let results = (outs Ds_Scalar:$result);
 }
 
-def Ds_DispatchOp : Ds_SimpleOp<"dispatch"> {
+def Ds_DispatchOp : Ds_SimpleOp<"dispatch", [InferTypeOpAdaptor]> {
   let summary = "permute tokens so that each expert's rows are contiguous";
   let description = [{
     x [T, D], indices [T, K] -> permuted [T*K, D], counts [E] i32, positions [T, K] i32.
@@ -205,14 +214,18 @@ def Ds_DispatchOp : Ds_SimpleOp<"dispatch"> {
                       Ds_IndexTensor:$positions);
 }
 
-def Ds_CombineOp : Ds_SimpleOp<"combine"> {
+def Ds_CombineOp : Ds_SimpleOp<"combine", [InferTypeOpAdaptor]> {
   let summary = "weighted un-permute: result[t] = sum_k weights[t,k] * input[positions[t,k]]";
+  let description = [{
+    input [T*K, D] (the expert outputs in ds.dispatch's order), positions [T, K] i32,
+    weights [T, K] -> [T, D].
+  }];
   let arguments = (ins Ds_FloatTensor:$input, Ds_IndexTensor:$positions,
                    Ds_FloatTensor:$weights);
   let results = (outs Ds_FloatTensor:$result);
 }
 
-def Ds_GroupedLinearOp : Ds_SimpleOp<"grouped_linear"> {
+def Ds_GroupedLinearOp : Ds_SimpleOp<"grouped_linear", [InferTypeOpAdaptor]> {
   let summary = "one matmul per expert over contiguous row groups";
   let description = [{
     input [N, K], weight [E, Nout, K], counts [E] i32 -> [N, Nout]. Rows
@@ -222,38 +235,41 @@ def Ds_GroupedLinearOp : Ds_SimpleOp<"grouped_linear"> {
   let results = (outs Ds_FloatTensor:$result);
 }
 
-def Ds_SwigluOp : Ds_SimpleOp<"swiglu"> {
+def Ds_SwigluOp : Ds_SimpleOp<"swiglu", [InferTypeOpAdaptor]> {
   let summary = "silu(gate) * up, gate and up the two halves of the last dimension";
   let description = "gate_up [..., 2I] (gate first) -> [..., I].";
   let arguments = (ins Ds_FloatTensor:$gate_up);
   let results = (outs Ds_FloatTensor:$result);
 }
 
-def Ds_AddOp : Ds_SimpleOp<"add", [Commutative]> {
+def Ds_AddOp : Ds_SimpleOp<"add", [Commutative, InferTypeOpAdaptor]> {
   let summary = "elementwise sum of two tensors of one type";
   let arguments = (ins Ds_FloatTensor:$lhs, Ds_FloatTensor:$rhs);
   let results = (outs Ds_FloatTensor:$result);
 }
 
-def Ds_MulOp : Ds_SimpleOp<"mul", [Commutative]> {
+def Ds_MulOp : Ds_SimpleOp<"mul", [Commutative, InferTypeOpAdaptor]> {
   let summary = "elementwise product of two tensors of one type";
   let arguments = (ins Ds_FloatTensor:$lhs, Ds_FloatTensor:$rhs);
   let results = (outs Ds_FloatTensor:$result);
 }
 
-def Ds_ScaleOp : Ds_SimpleOp<"scale"> {
+def Ds_ScaleOp : Ds_SimpleOp<"scale", [InferTypeOpAdaptor]> {
   let summary = "multiply by a constant factor";
   let arguments = (ins Ds_FloatTensor:$input, F64Attr:$factor);
   let results = (outs Ds_FloatTensor:$result);
+  let hasFolder = 1;
 }
 
 def Ds_ConvertOp : Ds_SimpleOp<"convert"> {
   let summary = "change the element type (f32 <-> bf16), round to nearest even";
+  let description = "Same shape; both element types are f32 or bf16 (FP8 goes through ds.quantize).";
   let arguments = (ins Ds_FloatTensor:$input);
   let results = (outs Ds_FloatTensor:$result);
+  let hasFolder = 1;
 }
 
-def Ds_CrossEntropyOp : Ds_SimpleOp<"cross_entropy"> {
+def Ds_CrossEntropyOp : Ds_SimpleOp<"cross_entropy", [InferTypeOpAdaptor]> {
   let summary = "mean next-token cross-entropy over labels != ignore_index";
   let description = "logits [..., V], labels [...] i32 -> f32 scalar (0 when no label counts).";
   let arguments = (ins Ds_FloatTensor:$logits, Ds_IndexTensor:$labels,
@@ -261,7 +277,7 @@ def Ds_CrossEntropyOp : Ds_SimpleOp<"cross_entropy"> {
   let results = (outs Ds_Scalar:$result);
 }
 
-def Ds_QuantizeOp : Ds_SimpleOp<"quantize"> {
+def Ds_QuantizeOp : Ds_SimpleOp<"quantize", [InferTypeOpAdaptor]> {
   let summary = "FP8 E4M3 quantization with one FP32 scale per block";
   let description = [{
     input [..., M, K] -> values [..., M, K] f8E4M3FN, scales [..., ceil(M/bm), ceil(K/bk)] f32,
@@ -278,28 +294,35 @@ def Ds_DequantizeOp : Ds_SimpleOp<"dequantize"> {
   let results = (outs Ds_FloatTensor:$result);
 }
 
-def Ds_SliceOp : Ds_SimpleOp<"slice"> {
+def Ds_SliceOp : Ds_SimpleOp<"slice", [InferTypeOpAdaptor]> {
   let summary = "the range [offset, offset + size) of one dimension";
+  let description = "0 <= dim < rank, size > 0, offset + size <= the size of dimension dim.";
   let arguments = (ins AnyRankedTensor:$input, I64Attr:$dim, I64Attr:$offset, I64Attr:$size);
   let results = (outs AnyRankedTensor:$result);
+  let hasFolder = 1;
 }
 
-def Ds_ConcatOp : Ds_SimpleOp<"concat"> {
+def Ds_ConcatOp : Ds_SimpleOp<"concat", [InferTypeOpAdaptor]> {
   let summary = "concatenation along one dimension";
+  let description = "One or more inputs of one rank and element type, equal except along dim.";
   let arguments = (ins Variadic<Ds_FloatTensor>:$inputs, I64Attr:$dim);
   let results = (outs Ds_FloatTensor:$result);
 }
 
 def Ds_ReshapeOp : Ds_SimpleOp<"reshape"> {
   let summary = "reinterpret the row-major data with another static shape";
+  let description = "Same element type and element count.";
   let arguments = (ins AnyRankedTensor:$input);
   let results = (outs AnyRankedTensor:$result);
+  let hasFolder = 1;
 }
 
 def Ds_ExpandOp : Ds_SimpleOp<"expand"> {
   let summary = "broadcast dimensions of size 1 to the result's sizes";
+  let description = "Same rank and element type; each input dimension is 1 or the result's.";
   let arguments = (ins Ds_FloatTensor:$input);
   let results = (outs Ds_FloatTensor:$result);
+  let hasFolder = 1;
 }
 
 //===----------------------------------------------------------------------===//
@@ -308,36 +331,37 @@ def Ds_ExpandOp : Ds_SimpleOp<"expand"> {
 
 def Ds_EmbeddingGradOp : Ds_SimpleOp<"embedding_grad"> {
   let summary = "scatter-add of output gradients into the table rows: [V, D]";
+  let description = "ids [...] i32, result_grad [..., D] -> table_grad [V, D].";
   let arguments = (ins Ds_IndexTensor:$ids, Ds_FloatTensor:$result_grad);
   let results = (outs Ds_FloatTensor:$table_grad);
 }
 
-def Ds_RmsNormGradOp : Ds_SimpleOp<"rms_norm_grad"> {
+def Ds_RmsNormGradOp : Ds_SimpleOp<"rms_norm_grad", [InferTypeOpAdaptor]> {
   let summary = "gradients of ds.rms_norm with respect to input and weight";
   let arguments = (ins Ds_FloatTensor:$input, Ds_FloatTensor:$weight,
                    Ds_FloatTensor:$result_grad, F64Attr:$eps);
   let results = (outs Ds_FloatTensor:$input_grad, Ds_FloatTensor:$weight_grad);
 }
 
-def Ds_LinearDgradOp : Ds_SimpleOp<"linear_dgrad"> {
+def Ds_LinearDgradOp : Ds_SimpleOp<"linear_dgrad", [InferTypeOpAdaptor]> {
   let summary = "input gradient of ds.linear: dx = dy * W ([..., N], [N, K] -> [..., K])";
   let arguments = (ins Ds_FloatTensor:$result_grad, Ds_FloatTensor:$weight);
   let results = (outs Ds_FloatTensor:$input_grad);
 }
 
-def Ds_LinearWgradOp : Ds_SimpleOp<"linear_wgrad"> {
+def Ds_LinearWgradOp : Ds_SimpleOp<"linear_wgrad", [InferTypeOpAdaptor]> {
   let summary = "weight gradient of ds.linear: dW = dy^T * x summed over all rows: [N, K]";
   let arguments = (ins Ds_FloatTensor:$result_grad, Ds_FloatTensor:$input);
   let results = (outs Ds_FloatTensor:$weight_grad);
 }
 
-def Ds_RopeGradOp : Ds_SimpleOp<"rope_grad"> {
+def Ds_RopeGradOp : Ds_SimpleOp<"rope_grad", [InferTypeOpAdaptor]> {
   let summary = "gradient of ds.rope: the transposed rotation";
   let arguments = !con((ins Ds_FloatTensor:$result_grad), Ds_RopeAttrs);
   let results = (outs Ds_FloatTensor:$input_grad);
 }
 
-def Ds_AttentionGradOp : Ds_SimpleOp<"attention_grad"> {
+def Ds_AttentionGradOp : Ds_SimpleOp<"attention_grad", [InferTypeOpAdaptor]> {
   let summary = "gradients of ds.attention with respect to q, k and v";
   let arguments = (ins Ds_FloatTensor:$query, Ds_FloatTensor:$key, Ds_FloatTensor:$value,
                    Ds_FloatTensor:$result, Ds_FloatTensor:$result_grad, F64Attr:$scale,
@@ -346,7 +370,7 @@ def Ds_AttentionGradOp : Ds_SimpleOp<"attention_grad"> {
                       Ds_FloatTensor:$value_grad);
 }
 
-def Ds_RouterGradOp : Ds_SimpleOp<"router_grad"> {
+def Ds_RouterGradOp : Ds_SimpleOp<"router_grad", [InferTypeOpAdaptor]> {
   let summary = "gradient of the router weights with respect to the logits";
   let description = "The selection (indices) is piecewise constant and carries no gradient.";
   let arguments = (ins Ds_FloatTensor:$logits, Ds_IndexTensor:$indices,
@@ -355,47 +379,47 @@ def Ds_RouterGradOp : Ds_SimpleOp<"router_grad"> {
   let results = (outs Ds_FloatTensor:$logits_grad);
 }
 
-def Ds_BalanceLossGradOp : Ds_SimpleOp<"balance_loss_grad"> {
+def Ds_BalanceLossGradOp : Ds_SimpleOp<"balance_loss_grad", [InferTypeOpAdaptor]> {
   let summary = "gradient of ds.balance_loss with respect to the logits (f_i is constant)";
   let arguments = (ins Ds_FloatTensor:$logits, Ds_IndexTensor:$indices, Ds_Scalar:$result_grad,
                    F64Attr:$alpha, I64Attr:$num_sequences, StrAttr:$score_func);
   let results = (outs Ds_FloatTensor:$logits_grad);
 }
 
-def Ds_DispatchGradOp : Ds_SimpleOp<"dispatch_grad"> {
+def Ds_DispatchGradOp : Ds_SimpleOp<"dispatch_grad", [InferTypeOpAdaptor]> {
   let summary = "dx[t] = sum_k dpermuted[positions[t, k]]";
   let arguments = (ins Ds_FloatTensor:$permuted_grad, Ds_IndexTensor:$positions);
   let results = (outs Ds_FloatTensor:$input_grad);
 }
 
-def Ds_CombineGradOp : Ds_SimpleOp<"combine_grad"> {
+def Ds_CombineGradOp : Ds_SimpleOp<"combine_grad", [InferTypeOpAdaptor]> {
   let summary = "gradients of ds.combine with respect to its input rows and its weights";
   let arguments = (ins Ds_FloatTensor:$result_grad, Ds_FloatTensor:$input,
                    Ds_IndexTensor:$positions, Ds_FloatTensor:$weights);
   let results = (outs Ds_FloatTensor:$input_grad, Ds_FloatTensor:$weights_grad);
 }
 
-def Ds_GroupedLinearDgradOp : Ds_SimpleOp<"grouped_linear_dgrad"> {
+def Ds_GroupedLinearDgradOp : Ds_SimpleOp<"grouped_linear_dgrad", [InferTypeOpAdaptor]> {
   let summary = "input gradient of ds.grouped_linear: [N, Nout] x [E, Nout, K] -> [N, K]";
   let arguments = (ins Ds_FloatTensor:$result_grad, Ds_FloatTensor:$weight,
                    Ds_IndexTensor:$counts);
   let results = (outs Ds_FloatTensor:$input_grad);
 }
 
-def Ds_GroupedLinearWgradOp : Ds_SimpleOp<"grouped_linear_wgrad"> {
+def Ds_GroupedLinearWgradOp : Ds_SimpleOp<"grouped_linear_wgrad", [InferTypeOpAdaptor]> {
   let summary = "weight gradient of ds.grouped_linear: per expert dy^T x -> [E, Nout, K]";
   let arguments = (ins Ds_FloatTensor:$result_grad, Ds_FloatTensor:$input,
                    Ds_IndexTensor:$counts);
   let results = (outs Ds_FloatTensor:$weight_grad);
 }
 
-def Ds_SwigluGradOp : Ds_SimpleOp<"swiglu_grad"> {
+def Ds_SwigluGradOp : Ds_SimpleOp<"swiglu_grad", [InferTypeOpAdaptor]> {
   let summary = "gradient of ds.swiglu with respect to gate_up";
   let arguments = (ins Ds_FloatTensor:$gate_up, Ds_FloatTensor:$result_grad);
   let results = (outs Ds_FloatTensor:$gate_up_grad);
 }
 
-def Ds_CrossEntropyGradOp : Ds_SimpleOp<"cross_entropy_grad"> {
+def Ds_CrossEntropyGradOp : Ds_SimpleOp<"cross_entropy_grad", [InferTypeOpAdaptor]> {
   let summary = "gradient of ds.cross_entropy: (softmax - onehot) * dloss / count";
   let arguments = (ins Ds_FloatTensor:$logits, Ds_IndexTensor:$labels, Ds_Scalar:$result_grad,
                    DefaultValuedAttr<I64Attr, "-100">:$ignore_index);
@@ -404,12 +428,17 @@ def Ds_CrossEntropyGradOp : Ds_SimpleOp<"cross_entropy_grad"> {
 
 def Ds_SliceGradOp : Ds_SimpleOp<"slice_grad"> {
   let summary = "place the gradient of a slice at its offset in a zero tensor of the input's shape";
+  let description = [{
+    input_grad has result_grad's shape except along dim, where it is the sliced input's
+    size (at least offset + the size of result_grad there).
+  }];
   let arguments = (ins Ds_FloatTensor:$result_grad, I64Attr:$dim, I64Attr:$offset);
   let results = (outs Ds_FloatTensor:$input_grad);
 }
 
 def Ds_ExpandGradOp : Ds_SimpleOp<"expand_grad"> {
   let summary = "sum the gradient over the dimensions ds.expand broadcast";
+  let description = "Same rank; each input_grad dimension is 1 or result_grad's.";
   let arguments = (ins Ds_FloatTensor:$result_grad);
   let results = (outs Ds_FloatTensor:$input_grad);
 }
@@ -418,13 +447,14 @@ def Ds_ExpandGradOp : Ds_SimpleOp<"expand_grad"> {
 // Optimizer and training-step ops
 //===----------------------------------------------------------------------===//
 
-def Ds_GradNormOp : Ds_SimpleOp<"grad_norm"> {
+def Ds_GradNormOp : Ds_SimpleOp<"grad_norm", [InferTypeOpAdaptor]> {
   let summary = "global L2 norm of all gradients";
+  let description = "One or more gradients of any shape -> f32 scalar.";
   let arguments = (ins Variadic<Ds_FloatTensor>:$grads);
   let results = (outs Ds_Scalar:$result);
 }
 
-def Ds_AdamwOp : Ds_SimpleOp<"adamw"> {
+def Ds_AdamwOp : Ds_SimpleOp<"adamw", [InferTypeOpAdaptor]> {
   let summary = "AdamW update of one parameter with global-norm gradient clipping";
   let description = [{
     g' = g * min(1, max_grad_norm / (grad_norm + 1e-6)) (no clipping when max_grad_norm <= 0);
@@ -439,7 +469,7 @@ def Ds_AdamwOp : Ds_SimpleOp<"adamw"> {
                       Ds_FloatTensor:$new_exp_avg_sq);
 }
 
-def Ds_BiasUpdateOp : Ds_SimpleOp<"bias_update"> {
+def Ds_BiasUpdateOp : Ds_SimpleOp<"bias_update", [InferTypeOpAdaptor]> {
   let summary = "auxiliary-loss-free balancing: b_i += gamma * sign(mean_load - load_i)";
   let arguments = (ins Ds_FloatTensor:$bias, Ds_IndexTensor:$counts, F64Attr:$gamma);
   let results = (outs Ds_FloatTensor:$new_bias);
