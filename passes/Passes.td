@@ -4,4 +4,50 @@
 
 include "mlir/Pass/PassBase.td"
 
+//===----------------------------------------------------------------------===//
+// Decompose and autodiff (issue 4)
+//===----------------------------------------------------------------------===//
+
+def DsDecompose : Pass<"ds-decompose", "mlir::ModuleOp"> {
+  let summary = "rewrite the composite ops (ds.mla, ds.moe, ds.mtp_head) into primitives";
+  let description = [{
+    ds.mla becomes the MLA dataflow of the DeepSeek-V2 report §2.1 (optional query
+    compression, the compressed KV with its decoupled RoPE key shared by all heads,
+    causal attention, output projection); ds.moe becomes the gate linear (FP32), router,
+    dispatch, the two grouped expert GEMMs around SwiGLU, combine, the shared experts
+    and, when balance_alpha > 0, ds.balance_loss; ds.mtp_head becomes two RMSNorms, the
+    concatenation [h; e] (V3 report eq. 21) and the projection. Intermediate shapes
+    follow from x and the attributes, which the composites' verifiers check.
+  }];
+  let dependentDialects = ["::ds::DsDialect"];
+}
+
+def DsAutodiff : Pass<"ds-autodiff", "mlir::ModuleOp"> {
+  let summary = "build @train_step (forward, backward, AdamW, bias update) from @forward";
+  let description = [{
+    Clones @forward into @train_step (signature in docs/ir-conventions.md), seeds
+    d(loss) = 1, walks the ops in reverse asking each for its vector-Jacobian product
+    (DifferentiableOpInterface) and sums the gradients of a value used several times
+    with ds.add. Only values that depend on a ds.param get gradients: the tokens path and
+    the routing indices get none. Then ds.grad_norm over every parameter gradient (a
+    parameter the loss does not reach gets a zero gradient), one ds.adamw per parameter
+    and one ds.bias_update per router bias buffer, driven by the expert_counts output of
+    its layer. Requires decomposed input. @forward is kept by default, for evaluation
+    and reports.
+  }];
+  let dependentDialects = ["::ds::DsDialect", "::mlir::arith::ArithDialect"];
+  let options = [
+    Option<"beta1", "beta1", "double", "0.9", "AdamW first-moment decay">,
+    Option<"beta2", "beta2", "double", "0.95", "AdamW second-moment decay (V3 report §4.2)">,
+    Option<"epsilon", "epsilon", "double", "1e-8", "AdamW denominator epsilon">,
+    Option<"weightDecay", "weight-decay", "double", "0.1", "AdamW decoupled weight decay">,
+    Option<"maxGradNorm", "max-grad-norm", "double", "1.0",
+           "global gradient-norm clipping threshold (<= 0 disables clipping)">,
+    Option<"biasUpdateGamma", "bias-update-gamma", "double", "0.001",
+           "bias update speed of auxiliary-loss-free balancing (V3 report §2.1.2)">,
+    Option<"keepForward", "keep-forward", "bool", "true",
+           "keep @forward beside @train_step (evaluation, reports)">
+  ];
+}
+
 #endif // DS_PASSES_TD
