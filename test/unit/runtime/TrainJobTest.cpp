@@ -1,0 +1,217 @@
+// The training loop on a hand-built plan run by the CPU kernels: a bigram language model
+// (embedding -> output head -> cross-entropy, its backward, global-norm clipping, AdamW),
+// laid out as ds-compile lays out a step, trained on repetitive text. The loss must fall,
+// and two runs with one seed must agree on every metric but the timing keys.
+#include "runtime/plan/PlanVerifier.h"
+#include "runtime/train/TokenData.h"
+#include "runtime/train/TrainJob.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+
+using namespace ds::rt;
+
+namespace {
+
+constexpr int64_t kBatch = 4, kSeq = 16, kVocab = 256, kWidth = 16;
+
+struct Builder {
+  Plan plan;
+  int32_t buffer(std::string name, BufferRole role, DType dtype, std::vector<int64_t> shape,
+                 std::string init = "") {
+    PlanBuffer b;
+    b.name = std::move(name);
+    b.role = role;
+    b.dtype = dtype;
+    b.shape = std::move(shape);
+    b.init = std::move(init);
+    plan.buffers.push_back(b);
+    return static_cast<int32_t>(plan.buffers.size() - 1);
+  }
+  int32_t temp(std::vector<int64_t> shape, DType dtype = DType::F32) {
+    return buffer("", BufferRole::Temporary, dtype, std::move(shape));
+  }
+  PlanLaunch &launch(std::string kernel, std::vector<int32_t> in, std::vector<int32_t> out) {
+    plan.launches.push_back({std::move(kernel), std::move(in), std::move(out), {}});
+    return plan.launches.back();
+  }
+  // AdamW of one parameter: its moments become state, its results update it.
+  void adamw(const std::string &name, int32_t param, int32_t grad, int32_t lr, int32_t step,
+             int32_t norm) {
+    std::vector<int64_t> shape = plan.buffers[param].shape;
+    int32_t m = buffer("exp_avg." + name, BufferRole::State, DType::F32, shape);
+    int32_t v = buffer("exp_avg_sq." + name, BufferRole::State, DType::F32, shape);
+    int32_t p2 = temp(shape), m2 = temp(shape), v2 = temp(shape);
+    PlanLaunch &l = launch("adamw", {param, grad, m, v, lr, step, norm}, {p2, m2, v2});
+    l.attrs.setFloat("beta1", 0.9);
+    l.attrs.setFloat("beta2", 0.95);
+    l.attrs.setFloat("epsilon", 1e-8);
+    l.attrs.setFloat("weight_decay", 0.0);
+    l.attrs.setFloat("max_grad_norm", 1.0);
+    plan.updates.push_back({p2, param});
+    plan.updates.push_back({m2, m});
+    plan.updates.push_back({v2, v});
+  }
+};
+
+Plan bigramPlan() {
+  Builder b;
+  b.plan.modelType = "bigram";
+  b.plan.specJson = "{}";
+  b.plan.batch = kBatch;
+  b.plan.seq = kSeq;
+  b.plan.vocabSize = kVocab;
+  b.plan.initializerRange = 0.02;
+  int32_t tokens = b.buffer("tokens", BufferRole::Input, DType::I32, {kBatch, kSeq + 1});
+  int32_t lr = b.buffer("lr", BufferRole::Input, DType::F32, {});
+  int32_t step = b.buffer("step", BufferRole::Input, DType::F32, {});
+  int32_t table = b.buffer("model.embed_tokens.weight", BufferRole::Param, DType::F32,
+                           {kVocab, kWidth}, "normal");
+  int32_t head = b.buffer("lm_head.weight", BufferRole::Param, DType::F32, {kVocab, kWidth},
+                          "normal");
+  int32_t ids = b.temp({kBatch, kSeq}, DType::I32), labels = b.temp({kBatch, kSeq}, DType::I32);
+  for (auto [out, offset] : {std::make_pair(ids, 0), std::make_pair(labels, 1)}) {
+    PlanLaunch &l = b.launch("slice", {tokens}, {out});
+    l.attrs.setInt("dim", 1);
+    l.attrs.setInt("offset", offset);
+    l.attrs.setInt("size", kSeq);
+  }
+  int32_t hidden = b.temp({kBatch, kSeq, kWidth}), logits = b.temp({kBatch, kSeq, kVocab});
+  b.launch("embedding", {ids, table}, {hidden});
+  b.launch("linear", {hidden, head}, {logits});
+  int32_t loss = b.buffer("loss", BufferRole::Output, DType::F32, {});
+  int32_t lossMain = b.buffer("loss.main", BufferRole::Output, DType::F32, {});
+  b.launch("cross_entropy", {logits, labels}, {loss}).attrs.setInt("ignore_index", -100);
+  b.launch("scale", {loss}, {lossMain}).attrs.setFloat("factor", 1.0);
+  int32_t seed = b.temp({});
+  b.launch("test_fill", {}, {seed}).attrs.setFloat("value", 1.0);
+  int32_t dlogits = b.temp({kBatch, kSeq, kVocab});
+  b.launch("cross_entropy_grad", {logits, labels, seed}, {dlogits})
+      .attrs.setInt("ignore_index", -100);
+  int32_t dhead = b.temp({kVocab, kWidth}), dhidden = b.temp({kBatch, kSeq, kWidth}),
+          dtable = b.temp({kVocab, kWidth});
+  b.launch("linear_wgrad", {dlogits, hidden}, {dhead});
+  b.launch("linear_dgrad", {dlogits, head}, {dhidden});
+  b.launch("embedding_grad", {ids, dhidden}, {dtable});
+  int32_t norm = b.buffer("grad_norm", BufferRole::Output, DType::F32, {});
+  b.launch("grad_norm", {dhead, dtable}, {norm});
+  b.adamw("lm_head.weight", head, dhead, lr, step, norm);
+  b.adamw("model.embed_tokens.weight", table, dtable, lr, step, norm);
+  EXPECT_TRUE(layoutPlanWithoutReuse(b.plan).isOk());
+  return b.plan;
+}
+
+// The gradient seed dL/dL = 1; the registry has no constant kernel, so the test brings one.
+Status testFill(KernelCall &call) {
+  float value = static_cast<float>(call.attrs.getFloat("value"));
+  for (int64_t i = 0; i < call.outputs[0].numElements(); ++i)
+    call.outputs[0].as<float>()[i] = value;
+  return Status::ok();
+}
+
+KernelFn resolve(const std::string &name) {
+  return name == "test_fill" ? testFill : lookupKernel(Backend::Cpu, name);
+}
+
+std::vector<int32_t> repetitiveText() {
+  std::string text;
+  for (int i = 0; i < 40; ++i)
+    text += "the quick brown fox jumps over the lazy dog. ";
+  return tokenizeBytes(text);
+}
+
+TrainOptions options(int64_t steps, std::string metrics = "") {
+  TrainOptions o;
+  o.schedule = {3e-2, 5, steps, 0.1};
+  o.seed = 11;
+  o.metricsPath = std::move(metrics);
+  return o;
+}
+
+std::vector<StepMetrics> train(int64_t steps, const std::string &metrics = "") {
+  Expected<TrainJob> job =
+      TrainJob::create(bigramPlan(), repetitiveText(), "text", options(steps, metrics), resolve);
+  EXPECT_TRUE(job.isOk()) << job.status().message();
+  std::vector<StepMetrics> seen;
+  if (!job.isOk())
+    return seen;
+  Status status = job->run([&](const StepMetrics &m) { seen.push_back(m); });
+  EXPECT_TRUE(status.isOk()) << status.message();
+  return seen;
+}
+
+TEST(TrainJob, HandBuiltPlanIsValid) {
+  PlanCheckOptions check;
+  check.kernelExists = [](const std::string &k) { return resolve(k) != nullptr; };
+  Status status = verifyPlan(bigramPlan(), check);
+  EXPECT_TRUE(status.isOk()) << status.message();
+}
+
+TEST(TrainJob, LossFallsOnRepetitiveText) {
+  std::vector<StepMetrics> steps = train(40);
+  ASSERT_EQ(steps.size(), 40u);
+  EXPECT_NEAR(steps[0].loss, std::log(256.0), 0.1); // small init: near-uniform predictions
+  EXPECT_LT(steps.back().loss, steps[0].loss - 2.0);
+  EXPECT_EQ(steps[0].lossParts.size(), 1u);
+  EXPECT_EQ(steps[0].lossParts[0].first, "loss_main");
+  EXPECT_EQ(steps[7].lossParts[0].second, steps[7].loss);
+  EXPECT_TRUE(steps[0].hasGradNorm);
+  EXPECT_GT(steps[0].gradNorm, 0);
+  EXPECT_DOUBLE_EQ(steps[4].lr, 3e-2);
+}
+
+TEST(TrainJob, SameSeedSameMetricsButTiming) {
+  std::string a = ::testing::TempDir() + "/a.jsonl", b = ::testing::TempDir() + "/b.jsonl";
+  train(6, a);
+  train(6, b);
+  std::ifstream fa(a), fb(b);
+  std::string la, lb;
+  int lines = 0;
+  while (std::getline(fa, la)) {
+    ASSERT_TRUE(static_cast<bool>(std::getline(fb, lb)));
+    // Timing keys come last (Metrics.h), so the lines agree up to the first of them.
+    std::string cut = std::string(",\"") + kTimingMetricKeys[0];
+    ASSERT_NE(la.find(cut), std::string::npos);
+    EXPECT_EQ(la.substr(0, la.find(cut)), lb.substr(0, lb.find(cut)));
+    ++lines;
+  }
+  EXPECT_EQ(lines, 6);
+}
+
+TEST(TrainJob, ClearErrorsForDataAndPlan) {
+  std::vector<int32_t> bad = repetitiveText();
+  bad[17] = 300;
+  Expected<TrainJob> job = TrainJob::create(bigramPlan(), bad, "bad.u16", options(2), resolve);
+  ASSERT_FALSE(job.isOk());
+  EXPECT_NE(job.status().message().find("bad.u16: token 17 has id 300"), std::string::npos);
+
+  job = TrainJob::create(bigramPlan(), {1, 2, 3}, "tiny.u16", options(2), resolve);
+  ASSERT_FALSE(job.isOk());
+  EXPECT_NE(job.status().message().find("fewer than one training window of 17"),
+            std::string::npos);
+
+  Plan noLr = bigramPlan();
+  noLr.buffers[1].name = "learning_rate";
+  job = TrainJob::create(noLr, repetitiveText(), "text", options(2), resolve);
+  ASSERT_FALSE(job.isOk());
+  EXPECT_NE(job.status().message().find("no input 'lr'"), std::string::npos);
+
+  job = TrainJob::create(bigramPlan(), repetitiveText(), "text", options(2),
+                         [](const std::string &k) { return lookupKernel(Backend::Cpu, k); });
+  ASSERT_FALSE(job.isOk());
+  EXPECT_NE(job.status().message().find("kernel 'test_fill'"), std::string::npos);
+}
+
+TEST(TrainJob, KernelErrorNamesStepAndLaunch) {
+  Plan plan = bigramPlan();
+  plan.launches[0].attrs.setInt("size", kSeq + 5); // slice past the end of tokens
+  Expected<TrainJob> job = TrainJob::create(plan, repetitiveText(), "text", options(2), resolve);
+  ASSERT_TRUE(job.isOk()) << job.status().message();
+  Status status = job->run(nullptr);
+  ASSERT_FALSE(status.isOk());
+  EXPECT_EQ(status.message().rfind("step 1: launch 0 ('slice'): ", 0), 0u) << status.message();
+}
+
+} // namespace
