@@ -50,4 +50,49 @@ def DsAutodiff : Pass<"ds-autodiff", "mlir::ModuleOp"> {
   ];
 }
 
+//===----------------------------------------------------------------------===//
+// Lowering to the execution dialect and memory planning (issue 4)
+//===----------------------------------------------------------------------===//
+
+def DsLowerToExec : Pass<"ds-lower-to-exec", "mlir::ModuleOp"> {
+  let summary = "bufferize the entry function into a dsx.program of kernel launches";
+  let description = [{
+    Replaces the entry function (@train_step by default, @forward for evaluation) with a
+    dsx.program of the same name. Every argument becomes a named buffer whose role comes
+    from its ds.input / ds.param / ds.buffer / ds.state attribute (params keep their
+    ds.init); every other tensor value becomes a temporary buffer. Every ds op becomes one
+    dsx.launch of the kernel named after it (without `ds.`), operands as inputs and
+    results as outputs in ODS order, with its inherent attributes (defaults filled in).
+    A splat arith.constant becomes a launch of the "fill" kernel (attribute `value`).
+    Results marked ds.output are written into output buffers of that name ("copy" when
+    the value is an argument or is returned twice); results marked ds.update become
+    dsx.update ops onto the argument of that name. Composite ops (run ds-decompose first)
+    and ops of other dialects are reported by name.
+  }];
+  let dependentDialects = ["::ds::dsx::DsxDialect"];
+  let options = [
+    Option<"entry", "entry", "std::string", "\"train_step\"",
+           "the function to lower: train_step, or forward for an evaluation plan">
+  ];
+}
+
+def DsPlanMemory : Pass<"ds-plan-memory", "mlir::ModuleOp"> {
+  let summary = "give every dsx buffer an offset: persistent region, then a reused arena";
+  let description = [{
+    Inputs, params, buffers and state are laid out one after another in the persistent
+    region [0, persistent_bytes). Temporaries and outputs share the rest of the arena:
+    each lives from its first to its last launch (outputs and dsx.update sources until
+    the end of the step), and buffers whose lifetimes do not overlap may share bytes.
+    Placement is greedy by size: the largest buffer first, each at the lowest aligned
+    offset clear of every placed buffer it is live with. Sets `offset` on every buffer
+    and arena_bytes / persistent_bytes on the program.
+  }];
+  let options = [
+    Option<"alignment", "alignment", "int64_t", "64",
+           "byte alignment of every offset and region size (the plan format's)">,
+    Option<"report", "report", "bool", "false",
+           "emit a remark with the arena size, its lower bound and the bytes saved by reuse">
+  ];
+}
+
 #endif // DS_PASSES_TD

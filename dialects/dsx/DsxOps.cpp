@@ -1,15 +1,20 @@
 //===- DsxOps.cpp - verifiers of the dsx ops ------------------------------===//
 //
-// The verifiers hold what the runtime relies on without checking twice: buffers the plan
-// can store, launches that never write persistent state directly, updates that land on
-// state, and (once planned) offsets inside their region.
+// The verifiers hold what the runtime's plan verifier (runtime/plan/PlanVerifier.h) will
+// demand of the serialized plan, so that a bad program is reported here, at its op, rather
+// than as a rejected file: storable buffers, named bindings unique per role, launches that
+// never write persistent state directly, updates that land on state, and (once planned)
+// offsets inside their region.
 //
 //===----------------------------------------------------------------------===//
 #include "dialects/dsx/DsxOps.h"
 
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/DenseSet.h"
-#include "llvm/ADT/StringMap.h"
+
+#include <set>
+#include <string>
+#include <utility>
 
 using namespace mlir;
 using namespace ds::dsx;
@@ -42,43 +47,21 @@ LogicalResult BufferOp::verify() {
     return emitOpError("buffer type ") << type << " must have a static shape";
   if (!type.getLayout().isIdentity())
     return emitOpError("buffer type ") << type << " must be dense row-major (identity layout)";
-  if (isPersistentRole(getRole()) && (!getName() || getName()->empty()))
-    return emitOpError("a ") << stringifyBufferRole(getRole())
+  BufferRole role = getRole();
+  if (role != BufferRole::Temporary && (!getName() || getName()->empty()))
+    return emitOpError("a ") << stringifyBufferRole(role)
                              << " buffer needs a name: the runtime binds it by name";
-  if (getInit()) {
-    if (getRole() != BufferRole::Param && getRole() != BufferRole::Buffer)
-      return emitOpError("only param and buffer buffers take an init, not a ")
-             << stringifyBufferRole(getRole()) << " buffer";
-    StringRef init = *getInit();
-    if (init != "normal" && init != "ones" && init != "zeros")
-      return emitOpError("init must be \"normal\", \"ones\" or \"zeros\", not \"") << init << "\"";
+  if (role != BufferRole::Param) {
+    if (getInit())
+      return emitOpError("only param buffers take an init, not a ")
+             << stringifyBufferRole(role) << " buffer";
+    return success();
   }
-  return success();
-}
-
-//===----------------------------------------------------------------------===//
-// ViewOp
-//===----------------------------------------------------------------------===//
-
-BufferOp ViewOp::getRootBuffer() {
-  Value source = getSource();
-  while (auto view = source.getDefiningOp<ViewOp>())
-    source = view.getSource();
-  return source.getDefiningOp<BufferOp>();
-}
-
-LogicalResult ViewOp::verify() {
-  MemRefType from = getSource().getType(), to = getType();
-  if (from.getElementType() != to.getElementType())
-    return emitOpError("a view keeps the element type: source has ")
-           << from.getElementType() << ", result has " << to.getElementType();
-  if (!to.hasStaticShape() || !to.getLayout().isIdentity())
-    return emitOpError("result type ") << to << " must be static and dense row-major";
-  if (from.getNumElements() != to.getNumElements())
-    return emitOpError("a view keeps the element count: source has ")
-           << from.getNumElements() << " elements, result has " << to.getNumElements();
-  if (!getRootBuffer())
-    return emitOpError("source must be a dsx.buffer or a view of one");
+  if (!getInit())
+    return emitOpError("param '") << *getName() << "' needs an init (normal, ones or zeros)";
+  StringRef init = *getInit();
+  if (init != "normal" && init != "ones" && init != "zeros")
+    return emitOpError("init must be \"normal\", \"ones\" or \"zeros\", not \"") << init << "\"";
   return success();
 }
 
@@ -90,13 +73,7 @@ LogicalResult ViewOp::verify() {
 static bool isPlanAttr(Attribute attr) {
   if (auto integer = dyn_cast<IntegerAttr>(attr))
     return integer.getType().isSignlessInteger() || integer.getType().isIndex();
-  return isa<FloatAttr, BoolAttr, StringAttr, DenseI64ArrayAttr>(attr);
-}
-
-static BufferOp getRootBuffer(Value buffer) {
-  if (auto view = buffer.getDefiningOp<ViewOp>())
-    return view.getRootBuffer();
-  return buffer.getDefiningOp<BufferOp>();
+  return isa<FloatAttr, StringAttr, DenseI64ArrayAttr>(attr);
 }
 
 LogicalResult LaunchOp::verify() {
@@ -106,21 +83,21 @@ LogicalResult LaunchOp::verify() {
     if (!isPlanAttr(attr.getValue()))
       return emitOpError("kernel attribute '")
              << attr.getName().getValue() << "' is " << attr.getValue()
-             << "; a plan stores only integers, floats, booleans, strings and i64 arrays";
+             << "; a plan stores only integers, booleans, floats, strings and i64 arrays";
   for (Value buffer : llvm::concat<Value>(getInputs(), getOutputs()))
-    if (!getRootBuffer(buffer))
-      return emitOpError("operands must be dsx.buffer results or views of them");
-  llvm::DenseSet<Operation *> written;
+    if (!buffer.getDefiningOp<BufferOp>())
+      return emitOpError("operands must be dsx.buffer results");
+  llvm::DenseSet<Value> written;
   for (auto [index, output] : llvm::enumerate(getOutputs())) {
-    BufferOp root = getRootBuffer(output);
-    BufferRole role = root.getRole();
-    // Launches still read the old value of persistent state; it changes only through
-    // dsx.update after the step, so a launch may not overwrite it.
-    if (role != BufferRole::Temporary && role != BufferRole::Output)
+    auto buffer = output.getDefiningOp<BufferOp>();
+    BufferRole role = buffer.getRole();
+    // Launches of a step read the old value of persistent state; it changes only through
+    // dsx.update once the step is done. Inputs belong to the runtime.
+    if (isPersistentRole(role))
       return emitOpError("output #")
              << index << " writes the " << stringifyBufferRole(role) << " buffer '"
-             << root.getName().value_or("") << "'; persistent state changes only through dsx.update";
-    if (!written.insert(root).second)
+             << *buffer.getName() << "'; persistent buffers change only through dsx.update";
+    if (!written.insert(output).second)
       return emitOpError("output #") << index << " writes the same buffer as an earlier output";
   }
   return success();
@@ -131,17 +108,16 @@ LogicalResult LaunchOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult UpdateOp::verify() {
+  auto source = getSource().getDefiningOp<BufferOp>();
   auto target = getTarget().getDefiningOp<BufferOp>();
-  if (!target)
-    return emitOpError("target must be a dsx.buffer, not a view");
+  if (!source || !target)
+    return emitOpError("source and target must be dsx.buffer results");
   BufferRole role = target.getRole();
   if (role != BufferRole::Param && role != BufferRole::Buffer && role != BufferRole::State)
     return emitOpError("target must be a param, buffer or state buffer, not a ")
            << stringifyBufferRole(role) << " buffer";
-  if (getSource() == getTarget())
+  if (source == target)
     return emitOpError("updates '") << *target.getName() << "' with itself";
-  if (!getRootBuffer(getSource()))
-    return emitOpError("source must be a dsx.buffer or a view of one");
   return success();
 }
 
@@ -150,30 +126,35 @@ LogicalResult UpdateOp::verify() {
 //===----------------------------------------------------------------------===//
 
 LogicalResult ProgramOp::verify() {
-  Block &body = getBody().front();
   if (getArenaBytes().has_value() != getPersistentBytes().has_value())
     return emitOpError("arena_bytes and persistent_bytes are set together, by ds-plan-memory");
   bool planned = isPlanned();
-  llvm::StringMap<BufferOp> namedBuffers;
+  if (planned && *getPersistentBytes() > *getArenaBytes())
+    return emitOpError("persistent_bytes ")
+           << *getPersistentBytes() << " exceeds arena_bytes " << *getArenaBytes()
+           << "; the persistent region is the start of the arena";
+  std::set<std::pair<BufferRole, std::string>> names;
   llvm::DenseSet<Value> updatedTargets;
   UpdateOp firstUpdate;
-  for (Operation &op : body) {
+  for (Operation &op : getBody().front()) {
     if (auto buffer = dyn_cast<BufferOp>(op)) {
-      if (buffer.getName() && isPersistentRole(buffer.getRole())) {
-        auto [it, inserted] = namedBuffers.try_emplace(*buffer.getName(), buffer);
-        if (!inserted)
-          return buffer.emitOpError("name '")
-                 << *buffer.getName() << "' is already used by another buffer";
-      }
+      if (!buffer.isTemporary() &&
+          !names.insert({buffer.getRole(), buffer.getName()->str()}).second)
+        return buffer.emitOpError("another ")
+               << stringifyBufferRole(buffer.getRole()) << " buffer is named '"
+               << *buffer.getName() << "'";
       if (!planned)
         continue;
       if (!buffer.getOffset())
         return buffer.emitOpError("has no offset in a planned program");
-      int64_t region = buffer.isTemporary() ? *getArenaBytes() : *getPersistentBytes();
+      bool persistent = isPersistentRole(buffer.getRole());
+      int64_t lo = persistent ? 0 : *getPersistentBytes();
+      int64_t hi = persistent ? *getPersistentBytes() : *getArenaBytes();
       int64_t begin = *buffer.getOffset(), end = begin + buffer.getSizeInBytes();
-      if (end > region)
+      if (begin < lo || end > hi)
         return buffer.emitOpError("bytes [")
-               << begin << ", " << end << ") lie outside its region of " << region << " bytes";
+               << begin << ", " << end << ") lie outside its region [" << lo << ", " << hi
+               << ")";
     } else if (auto update = dyn_cast<UpdateOp>(op)) {
       if (!firstUpdate)
         firstUpdate = update;
@@ -182,7 +163,7 @@ LogicalResult ProgramOp::verify() {
     } else if (isa<LaunchOp>(op)) {
       if (firstUpdate)
         return op.emitOpError("follows a dsx.update; updates apply after every launch of the step");
-    } else if (!isa<ViewOp>(op)) {
+    } else {
       return op.emitOpError("is not allowed in a dsx.program");
     }
   }

@@ -18,8 +18,12 @@ namespace ds::dsx {
 /// Bytes of one element of `type` as the runtime stores it (f32, bf16, f8E4M3FN, i32).
 int64_t elementSizeInBytes(mlir::Type type);
 
-/// True for the roles whose buffers outlive a step and are bound by name.
-inline bool isPersistentRole(BufferRole role) { return role != BufferRole::Temporary; }
+/// True for the roles whose buffers keep their value from step to step (the persistent
+/// region of the plan); outputs are named but live in the arena with the temporaries.
+inline bool isPersistentRole(BufferRole role) {
+  return role == BufferRole::Input || role == BufferRole::Param ||
+         role == BufferRole::Buffer || role == BufferRole::State;
+}
 
 } // namespace ds::dsx
 

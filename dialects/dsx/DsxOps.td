@@ -14,9 +14,10 @@ def Dsx_ProgramOp : Dsx_Op<"program", [Symbol, IsolatedFromAbove, SingleBlock,
                                        NoTerminator]> {
   let summary = "one step: buffers, launches in schedule order, then state updates";
   let description = [{
-    The body's dsx.launch ops run in order. `arena_bytes` (temporaries, reused by liveness)
-    and `persistent_bytes` (inputs, parameters, buffers, state, outputs) are set by
-    ds-plan-memory, together with an offset on every buffer.
+    The body's dsx.launch ops run in order. ds-plan-memory gives every buffer an offset
+    into one arena, laid out as the runtime's plan is (runtime/plan/Plan.h): inputs,
+    parameters, buffers and state in [0, persistent_bytes); temporaries and outputs in
+    [persistent_bytes, arena_bytes), sharing bytes where their lifetimes do not overlap.
   }];
   let arguments = (ins SymbolNameAttr:$sym_name,
                    OptionalAttr<ConfinedAttr<I64Attr, [IntNonNegative]>>:$arena_bytes,
@@ -33,16 +34,17 @@ def Dsx_ProgramOp : Dsx_Op<"program", [Symbol, IsolatedFromAbove, SingleBlock,
 def Dsx_BufferOp : Dsx_Op<"buffer", [Pure, HasParent<"ProgramOp">]> {
   let summary = "a buffer of the step, with its role and (once planned) its offset";
   let description = [{
-    Temporaries live in the arena and may share memory with buffers whose lifetimes do
-    not overlap; every other role is persistent and bound by `name` to the runtime's
-    tensors (docs/ir-conventions.md). `init` says how a fresh run fills a parameter
-    ("normal", "ones", "zeros").
+    Every role but temporary is bound by `name` to the runtime's tensors
+    (docs/ir-conventions.md). Inputs, params, buffers and state persist across steps;
+    outputs are read by the runtime after the step. `init` says how a fresh run fills a
+    parameter ("normal", "ones", "zeros"); every param has one.
   }];
   let arguments = (ins Dsx_BufferRoleAttr:$role, OptionalAttr<StrAttr>:$name,
                    OptionalAttr<ConfinedAttr<I64Attr, [IntNonNegative]>>:$offset,
                    OptionalAttr<StrAttr>:$init);
   let results = (outs Dsx_Buffer:$result);
-  let assemblyFormat = "$role ($name^)? (`at` $offset^)? attr-dict `:` type($result)";
+  // The role attribute prints its own leading space, hence the empty literal before it.
+  let assemblyFormat = "`` $role ($name^)? (`at` $offset^)? attr-dict `:` type($result)";
   let hasVerifier = 1;
   let extraClassDeclaration = [{
     bool isTemporary() { return getRole() == BufferRole::Temporary; }
@@ -51,23 +53,11 @@ def Dsx_BufferOp : Dsx_Op<"buffer", [Pure, HasParent<"ProgramOp">]> {
   }];
 }
 
-def Dsx_ViewOp : Dsx_Op<"view", [Pure, HasParent<"ProgramOp">]> {
-  let summary = "the same bytes as `source`, read with another shape (a reshape)";
-  let arguments = (ins Dsx_Buffer:$source);
-  let results = (outs Dsx_Buffer:$result);
-  let assemblyFormat = "$source attr-dict `:` type($source) `to` type($result)";
-  let hasVerifier = 1;
-  let extraClassDeclaration = [{
-    /// The dsx.buffer whose memory this view (perhaps through other views) reads.
-    BufferOp getRootBuffer();
-  }];
-}
-
 def Dsx_LaunchOp : Dsx_Op<"launch", [HasParent<"ProgramOp">, AttrSizedOperandSegments]> {
   let summary = "one kernel call: reads `inputs`, writes `outputs`";
   let description = [{
     `kernel` names a runtime kernel (runtime/kernels/Kernel.h): a ds op's name without
-    `ds.`, or a runtime helper such as "fill". `kernel_attrs` holds the kernel's
+    `ds.`, or a runtime helper ("fill", "copy"). `kernel_attrs` holds the kernel's
     attributes; values are integers, floats, booleans, strings or dense i64 arrays, the
     kinds a plan can store.
   }];

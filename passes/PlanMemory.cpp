@@ -1,0 +1,103 @@
+//===- PlanMemory.cpp - offsets for every buffer of a dsx.program ---------===//
+//
+// Lays a program's buffers out as the runtime's arena is laid out (runtime/plan/Plan.h):
+// persistent buffers (inputs, params, buffers, state) one after another from offset 0;
+// above them temporaries and outputs, sharing bytes by lifetime (passes/plan/ArenaLayout).
+//
+// A buffer's lifetime runs from the first launch that touches it to the last. Two
+// extensions keep the runtime's reads valid: outputs stay live to the end of the step,
+// because the runtime reads them after the last launch, and so do the sources of
+// dsx.update, because the runtime copies them into state only after the last launch.
+//
+//===----------------------------------------------------------------------===//
+#include "dialects/dsx/DsxOps.h"
+#include "passes/Passes.h"
+#include "passes/plan/ArenaLayout.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/DenseMap.h"
+
+namespace ds {
+#define GEN_PASS_DEF_DSPLANMEMORY
+#include "passes/Passes.h.inc"
+} // namespace ds
+
+using namespace mlir;
+using namespace ds;
+
+namespace {
+
+LogicalResult planProgram(dsx::ProgramOp program, int64_t alignment, bool report) {
+  Block &body = program.getBody().front();
+  OpBuilder builder(program.getContext());
+
+  // Schedule step of every launch; updates and the runtime's output reads happen at
+  // `endStep`, after the last launch.
+  llvm::DenseMap<Value, std::pair<int64_t, int64_t>> touched; // buffer -> first, last step
+  int64_t step = 0;
+  for (auto launch : body.getOps<dsx::LaunchOp>()) {
+    for (Value buffer : llvm::concat<Value>(launch.getInputs(), launch.getOutputs())) {
+      auto [it, inserted] = touched.try_emplace(buffer, step, step);
+      it->second.second = step;
+    }
+    ++step;
+  }
+  int64_t endStep = step;
+  for (auto update : body.getOps<dsx::UpdateOp>())
+    if (touched.count(update.getSource()))
+      touched[update.getSource()].second = endStep;
+
+  int64_t persistentBytes = 0;
+  SmallVector<dsx::BufferOp> arenaBuffers;
+  std::vector<plan::LiveRange> ranges;
+  for (auto buffer : body.getOps<dsx::BufferOp>()) {
+    int64_t bytes = buffer.getSizeInBytes();
+    if (dsx::isPersistentRole(buffer.getRole())) {
+      buffer.setOffset(persistentBytes);
+      persistentBytes += plan::alignTo(bytes, alignment);
+      continue;
+    }
+    auto it = touched.find(buffer.getResult());
+    if (it == touched.end())
+      return buffer.emitOpError("is touched by no launch; a ")
+             << dsx::stringifyBufferRole(buffer.getRole())
+             << " buffer must be written by a launch of the step";
+    plan::LiveRange range{bytes, it->second.first, it->second.second};
+    if (buffer.getRole() == dsx::BufferRole::Output)
+      range.lastStep = endStep;
+    arenaBuffers.push_back(buffer);
+    ranges.push_back(range);
+  }
+
+  plan::ArenaLayout layout = plan::layoutArena(ranges, alignment);
+  for (auto [buffer, offset] : llvm::zip(arenaBuffers, layout.offsets))
+    buffer.setOffset(persistentBytes + offset);
+  program.setPersistentBytes(persistentBytes);
+  program.setArenaBytes(persistentBytes + layout.arenaBytes);
+
+  if (report)
+    program.emitRemark("memory plan of @")
+        << program.getSymName() << ": " << endStep << " launches; persistent "
+        << persistentBytes << " bytes; temporaries and outputs " << layout.arenaBytes
+        << " bytes for " << ranges.size() << " buffers (lower bound " << layout.peakLiveBytes
+        << ", without reuse " << layout.totalBytes << "); arena " << *program.getArenaBytes()
+        << " bytes";
+  return success();
+}
+
+struct PlanMemoryPass : ds::impl::DsPlanMemoryBase<PlanMemoryPass> {
+  using DsPlanMemoryBase::DsPlanMemoryBase;
+
+  void runOnOperation() override {
+    if (alignment <= 0) {
+      getOperation().emitError("ds-plan-memory: alignment must be positive, got ") << alignment;
+      return signalPassFailure();
+    }
+    for (auto program : getOperation().getOps<dsx::ProgramOp>())
+      if (failed(planProgram(program, alignment, report)))
+        return signalPassFailure();
+  }
+};
+
+} // namespace
