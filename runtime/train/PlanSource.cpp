@@ -46,7 +46,8 @@ Status runTool(const std::vector<std::string> &argv) {
   return errorf(argv[0], " was killed by signal ", WTERMSIG(status));
 }
 
-Expected<Plan> compileSpec(const PlanRequest &request, int64_t batch, int64_t seq) {
+Expected<Plan> compileSpec(const PlanRequest &request, int64_t batch, int64_t seq,
+                           const PlanCheckOptions &options) {
   std::string compiler = request.toolDir + "/ds-compile";
   if (::access(compiler.c_str(), X_OK) != 0)
     return errorf("cannot compile ", request.path, ": no executable ds-compile next to ",
@@ -57,11 +58,17 @@ Expected<Plan> compileSpec(const PlanRequest &request, int64_t batch, int64_t se
   std::string planPath = std::string(folder) + "/step.dsplan";
   Status compiled = runTool({compiler, request.path, "--batch", std::to_string(batch), "--seq",
                              std::to_string(seq), "-o", planPath});
-  Expected<Plan> plan = compiled.isOk() ? readPlanFile(planPath, {}) : Expected<Plan>(compiled);
+  if (!compiled) {
+    std::remove(planPath.c_str());
+    ::rmdir(folder);
+    return errorf("cannot compile ", request.path, ": ", compiled.message());
+  }
+  Expected<Plan> plan = readPlanFile(planPath, options);
   std::remove(planPath.c_str());
   ::rmdir(folder);
   if (!plan)
-    return errorf("cannot compile ", request.path, ": ", plan.status().message());
+    return errorf(request.path, ": the plan ds-compile made is not usable: ",
+                  plan.status().message());
   return plan;
 }
 
@@ -95,20 +102,17 @@ Expected<Plan> loadTrainingPlan(const PlanRequest &request) {
   bool isSpec = endsWith(request.path, ".json");
   if (!isSpec && !endsWith(request.path, ".dsplan"))
     return errorf(request.path, ": expected a compiled plan (.dsplan) or a model spec (.json)");
-  Expected<Plan> plan =
-      isSpec ? compileSpec(request, request.batch ? request.batch : request.defaultBatch,
-                           request.seq ? request.seq : request.defaultSeq)
-             : readPlanFile(request.path, {});
-  if (!plan)
-    return plan.status();
-  DS_RETURN_IF_ERROR(checkAgreement(*plan, request));
   PlanCheckOptions options;
   options.kernelExists = [](const std::string &kernel) {
     return lookupKernel(Backend::Cpu, kernel) != nullptr;
   };
-  Status status = verifyPlan(*plan, options);
-  if (!status)
-    return errorf(request.path, ": ", status.message());
+  Expected<Plan> plan =
+      isSpec ? compileSpec(request, request.batch ? request.batch : request.defaultBatch,
+                           request.seq ? request.seq : request.defaultSeq, options)
+             : readPlanFile(request.path, options);
+  if (!plan)
+    return plan.status();
+  DS_RETURN_IF_ERROR(checkAgreement(*plan, request));
   return plan;
 }
 

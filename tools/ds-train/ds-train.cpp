@@ -179,10 +179,15 @@ Status train(const Options &o) {
     bool last = m.step == o.steps;
     if (!terminal && m.step % o.logEvery != 0 && m.step != 1 && !last)
       return;
-    std::printf("%sstep %lld/%lld  loss %.4f  lr %.3e  grad_norm %.3f  %.0f tok/s%s",
-                terminal ? "\r" : "", static_cast<long long>(m.step),
-                static_cast<long long>(o.steps), m.loss, m.lr, m.gradNorm, m.tokensPerSecond,
-                terminal && !last ? "" : "\n");
+    std::string norm;
+    if (m.hasGradNorm) {
+      char text[32];
+      std::snprintf(text, sizeof text, "  grad_norm %.3f", m.gradNorm);
+      norm = text;
+    }
+    std::printf("%sstep %lld/%lld  loss %.4f  lr %.3e%s  %.0f tok/s%s", terminal ? "\r" : "",
+                static_cast<long long>(m.step), static_cast<long long>(o.steps), m.loss, m.lr,
+                norm.c_str(), m.tokensPerSecond, terminal && !last ? "" : "\n");
     std::fflush(stdout);
   };
   Status status = job->run(show);
