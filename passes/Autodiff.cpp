@@ -152,9 +152,9 @@ LogicalResult AutodiffPass::run() {
   auto forward = module.lookupSymbol<func::FuncOp>("forward");
   if (!forward)
     return module.emitError("ds-autodiff: the module has no func.func @forward");
-  if (module.lookupSymbol("train_step"))
-    return forward.emitError("ds-autodiff: the module already has a "
-                             "@train_step");
+  if (Operation *existing = module.lookupSymbol("train_step"))
+    return existing->emitError("ds-autodiff: the module already has a "
+                               "@train_step");
   unsigned lossResult;
   SmallVector<Param> params;
   SmallVector<BiasBuffer> biases;
