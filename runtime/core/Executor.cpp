@@ -30,8 +30,8 @@ Expected<Executor> Executor::create(Plan plan, const KernelResolver &resolve) {
       if (d < 0 || __builtin_mul_overflow(bytes, d, &bytes))
         return errorf("executor: ", label(buffer, i), " has an invalid shape");
     if (buffer.offset < 0 || buffer.offset > plan.arenaBytes - bytes)
-      return errorf("executor: ", label(buffer, i), " lies outside the arena of ",
-                    plan.arenaBytes, " bytes");
+      return errorf("executor: ", label(buffer, i), " lies outside the arena of ", plan.arenaBytes,
+                    " bytes");
     view.data = executor.arena_.data() + buffer.offset;
     executor.views_.push_back(std::move(view));
   }

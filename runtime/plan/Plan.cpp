@@ -3,9 +3,8 @@
 namespace ds::rt {
 
 namespace {
-constexpr BufferRole kAllRoles[] = {BufferRole::Temporary, BufferRole::Input,
-                                    BufferRole::Param,     BufferRole::Buffer,
-                                    BufferRole::State,     BufferRole::Output};
+constexpr BufferRole kAllRoles[] = {BufferRole::Temporary, BufferRole::Input, BufferRole::Param,
+                                    BufferRole::Buffer,    BufferRole::State, BufferRole::Output};
 } // namespace
 
 const char *bufferRoleName(BufferRole role) {

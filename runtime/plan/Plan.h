@@ -53,8 +53,8 @@ const char *bufferRoleName(BufferRole role);
 bool parseBufferRole(const std::string &name, BufferRole &role);
 /// True for the roles that live in [0, persistentBytes) and survive between steps.
 inline bool isPersistentRole(BufferRole role) {
-  return role == BufferRole::Input || role == BufferRole::Param ||
-         role == BufferRole::Buffer || role == BufferRole::State;
+  return role == BufferRole::Input || role == BufferRole::Param || role == BufferRole::Buffer ||
+         role == BufferRole::State;
 }
 
 struct PlanBuffer {

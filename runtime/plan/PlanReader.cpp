@@ -79,8 +79,8 @@ public:
     size_t at = offset();
     DS_RETURN_IF_ERROR(u32(n, field));
     if (static_cast<uint64_t>(n) * minElementBytes > remaining())
-      return errorf("plan is corrupt: ", field, " at byte ", at, " is ", n,
-                    " but only ", remaining(), " bytes remain");
+      return errorf("plan is corrupt: ", field, " at byte ", at, " is ", n, " but only ",
+                    remaining(), " bytes remain");
     return Status::ok();
   }
   Status attr(AttrValue &value, const std::string &field) {
@@ -147,8 +147,7 @@ Status readMeta(ByteSource &in, Plan &plan) {
     auto it = entries.find(key);
     if (it == entries.end())
       return errorf("plan meta lacks '", key, "'");
-    if (it->second.kind != kind ||
-        (kind == AttrValue::Kind::Ints && it->second.ints.size() != 1))
+    if (it->second.kind != kind || (kind == AttrValue::Kind::Ints && it->second.ints.size() != 1))
       return errorf("plan meta '", key, "' has the wrong kind");
     out = &it->second;
     return Status::ok();
@@ -187,13 +186,11 @@ Status readBuffers(ByteSource &in, Plan &plan) {
     std::string role, dtype;
     DS_RETURN_IF_ERROR(in.str(role, field + " role"));
     if (!parseBufferRole(role, buffer.role))
-      return errorf("plan is corrupt: ", field, " role '", role, "' at byte ", at,
-                    " is unknown");
+      return errorf("plan is corrupt: ", field, " role '", role, "' at byte ", at, " is unknown");
     at = in.offset();
     DS_RETURN_IF_ERROR(in.str(dtype, field + " dtype"));
     if (!parseDType(dtype, buffer.dtype))
-      return errorf("plan is corrupt: ", field, " dtype '", dtype, "' at byte ", at,
-                    " is unknown");
+      return errorf("plan is corrupt: ", field, " dtype '", dtype, "' at byte ", at, " is unknown");
     uint32_t rank;
     DS_RETURN_IF_ERROR(in.count(rank, 8, field + " rank"));
     buffer.shape.resize(rank);

@@ -19,8 +19,7 @@
 namespace ds::rt {
 
 /// Decodes and verifies the bytes of a .dsplan file.
-Expected<Plan> parsePlan(const uint8_t *data, size_t size,
-                         const PlanCheckOptions &options = {});
+Expected<Plan> parsePlan(const uint8_t *data, size_t size, const PlanCheckOptions &options = {});
 
 /// Reads `path` and parses it; errors start with the path.
 Expected<Plan> readPlanFile(const std::string &path, const PlanCheckOptions &options = {});

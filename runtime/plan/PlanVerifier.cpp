@@ -64,8 +64,7 @@ Status verifyBuffer(const Plan &plan, int32_t id, int64_t &bytes) {
   for (size_t d = 0; d < buffer.shape.size(); ++d) {
     int64_t extent = buffer.shape[d];
     if (extent < 0)
-      return errorf("plan ", describe(plan, id), ": dimension ", d, " is negative (", extent,
-                    ")");
+      return errorf("plan ", describe(plan, id), ": dimension ", d, " is negative (", extent, ")");
     if (extent != 0 && elements > kMaxArenaBytes / extent)
       return errorf("plan ", describe(plan, id), ": shape is too large (over 2^60 elements)");
     elements *= extent;
@@ -111,8 +110,8 @@ Status verifyPersistentDisjoint(const Plan &plan, const std::vector<int64_t> &by
 }
 
 // Non-persistent buffers may share bytes only when their live ranges (first write to last
-// read; outputs stay live to the end of the step) do not overlap. A sweep over launches
-// keeps the live buffers ordered by offset; since they are pairwise disjoint, a new buffer
+// read; outputs and update sources stay live to the end of the step) do not overlap. A sweep over
+// launches keeps the live buffers ordered by offset; since they are pairwise disjoint, a new buffer
 // need only be compared with its neighbours.
 Status verifyTemporariesDisjoint(const Plan &plan, const std::vector<int64_t> &bytes) {
   size_t n = plan.buffers.size();
@@ -130,6 +129,11 @@ Status verifyTemporariesDisjoint(const Plan &plan, const std::vector<int64_t> &b
       lastUse[id] = at;
     }
   }
+  // Updates run after the last launch, so their sources stay live to the end as well.
+  std::vector<bool> updateSource(n, false);
+  for (const PlanUpdate &update : plan.updates)
+    if (update.source >= 0 && static_cast<size_t>(update.source) < n)
+      updateSource[update.source] = true;
   int64_t end = static_cast<int64_t>(plan.launches.size());
   std::vector<std::vector<int32_t>> startsAt(plan.launches.size()),
       endsAt(plan.launches.size() + 1);
@@ -146,7 +150,7 @@ Status verifyTemporariesDisjoint(const Plan &plan, const std::vector<int64_t> &b
     if (firstWrite[i] < 0 || bytes[i] == 0)
       continue; // occupies no bytes while live
     startsAt[firstWrite[i]].push_back(id);
-    endsAt[buffer.role == BufferRole::Output ? end : lastUse[i]].push_back(id);
+    endsAt[buffer.role == BufferRole::Output || updateSource[i] ? end : lastUse[i]].push_back(id);
   }
   std::map<int64_t, int32_t> live; // offset -> buffer id
   for (size_t l = 0; l < plan.launches.size(); ++l) {
@@ -154,8 +158,8 @@ Status verifyTemporariesDisjoint(const Plan &plan, const std::vector<int64_t> &b
       int64_t lo = plan.buffers[id].offset, hi = lo + bytes[id];
       auto next = live.lower_bound(lo);
       if (next != live.end() && next->first < hi)
-        return errorf("plan ", describe(plan, id), " overlaps live ",
-                      describe(plan, next->second), " at launch ", l);
+        return errorf("plan ", describe(plan, id), " overlaps live ", describe(plan, next->second),
+                      " at launch ", l);
       if (next != live.begin()) {
         auto prev = std::prev(next);
         if (prev->first + bytes[prev->second] > lo)
@@ -214,9 +218,8 @@ Status verifyUpdates(const Plan &plan) {
     if (update.source == update.target)
       return errorf("plan update ", u, ": source and target are the same buffer");
     if (source.dtype != target.dtype || source.shape != target.shape)
-      return errorf("plan update ", u, ": source ", describe(plan, update.source),
-                    " and target ", describe(plan, update.target),
-                    " differ in dtype or shape");
+      return errorf("plan update ", u, ": source ", describe(plan, update.source), " and target ",
+                    describe(plan, update.target), " differ in dtype or shape");
     if (!targets.insert(update.target).second)
       return errorf("plan update ", u, ": target ", describe(plan, update.target),
                     " is updated twice");

@@ -148,8 +148,8 @@ std::vector<uint8_t> updatesSection(const Plan &plan) {
 // The 32-bit length fields bound strings and lists; a plan exceeding them cannot be stored.
 Status checkLengths(const Plan &plan) {
   constexpr uint64_t kMax = UINT32_MAX;
-  if (plan.specJson.size() > kMax || plan.buffers.size() > kMax ||
-      plan.launches.size() > kMax || plan.updates.size() > kMax)
+  if (plan.specJson.size() > kMax || plan.buffers.size() > kMax || plan.launches.size() > kMax ||
+      plan.updates.size() > kMax)
     return Status::error("plan is too large for the .dsplan format (a count or the spec "
                          "exceeds 2^32-1)");
   return Status::ok();

@@ -67,8 +67,8 @@ Expected<Plan> compileSpec(const PlanRequest &request, int64_t batch, int64_t se
   std::remove(planPath.c_str());
   ::rmdir(folder);
   if (!plan)
-    return errorf(request.path, ": the plan ds-compile made is not usable: ",
-                  plan.status().message());
+    return errorf(request.path,
+                  ": the plan ds-compile made is not usable: ", plan.status().message());
   return plan;
 }
 
@@ -76,9 +76,9 @@ Status checkAgreement(const Plan &plan, const PlanRequest &request) {
   for (auto [flag, asked, compiled] : {std::make_tuple("batch", request.batch, plan.batch),
                                        std::make_tuple("seq", request.seq, plan.seq)}) {
     if (asked != 0 && asked != compiled)
-      return errorf(request.path, ": plan was compiled for ", flag, " ", compiled, " but --",
-                    flag, " is ", asked, "; recompile with ds-compile SPEC --", flag, " ",
-                    asked, ", train the spec directly, or drop --", flag);
+      return errorf(request.path, ": plan was compiled for ", flag, " ", compiled, " but --", flag,
+                    " is ", asked, "; recompile with ds-compile SPEC --", flag, " ", asked,
+                    ", train the spec directly, or drop --", flag);
   }
   return Status::ok();
 }

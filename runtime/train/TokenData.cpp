@@ -110,8 +110,8 @@ Status checkVocabulary(const std::vector<int32_t> &tokens, int64_t vocabSize,
   return Status::ok();
 }
 
-Status fillWindows(const std::vector<int32_t> &tokens, int64_t batch, int64_t window,
-                   uint64_t seed, int64_t step, int32_t *out) {
+Status fillWindows(const std::vector<int32_t> &tokens, int64_t batch, int64_t window, uint64_t seed,
+                   int64_t step, int32_t *out) {
   int64_t total = static_cast<int64_t>(tokens.size());
   if (window <= 0 || total < window)
     return errorf("the data has ", total, " tokens but one training window needs ", window);

@@ -40,8 +40,8 @@ Status checkVocabulary(const std::vector<int32_t> &tokens, int64_t vocabSize,
                        const std::string &source);
 
 /// Fills `out` ([batch, window] row-major) with the windows of step `step`.
-Status fillWindows(const std::vector<int32_t> &tokens, int64_t batch, int64_t window,
-                   uint64_t seed, int64_t step, int32_t *out);
+Status fillWindows(const std::vector<int32_t> &tokens, int64_t batch, int64_t window, uint64_t seed,
+                   int64_t step, int32_t *out);
 
 } // namespace ds::rt
 

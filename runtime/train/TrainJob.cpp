@@ -43,8 +43,7 @@ Status TrainJob::bind() {
   DS_RETURN_IF_ERROR(expectBuffer(plan, lossOutput_, "output 'loss'", DType::F32, {}));
   gradNormOutput_ = plan.findBuffer(BufferRole::Output, "grad_norm");
   if (gradNormOutput_ >= 0)
-    DS_RETURN_IF_ERROR(
-        expectBuffer(plan, gradNormOutput_, "output 'grad_norm'", DType::F32, {}));
+    DS_RETURN_IF_ERROR(expectBuffer(plan, gradNormOutput_, "output 'grad_norm'", DType::F32, {}));
 
   for (size_t i = 0; i < plan.buffers.size(); ++i) {
     const PlanBuffer &buffer = plan.buffers[i];
@@ -92,8 +91,8 @@ Expected<TrainJob> TrainJob::create(Plan plan, std::vector<int32_t> tokens,
 Status TrainJob::step(int64_t step, StepMetrics &metrics) {
   const Plan &plan = executor_.plan();
   const TensorView &tokens = executor_.view(tokensInput_);
-  DS_RETURN_IF_ERROR(fillWindows(tokens_, plan.batch, tokens.dim(1), options_.seed, step,
-                                 tokens.as<int32_t>()));
+  DS_RETURN_IF_ERROR(
+      fillWindows(tokens_, plan.batch, tokens.dim(1), options_.seed, step, tokens.as<int32_t>()));
   double lr = options_.schedule.at(step);
   *executor_.view(lrInput_).as<float>() = static_cast<float>(lr);
   *executor_.view(stepInput_).as<float>() = static_cast<float>(step);
@@ -118,9 +117,8 @@ Status TrainJob::step(int64_t step, StepMetrics &metrics) {
     load.assign(counts.as<int32_t>(), counts.as<int32_t>() + counts.numElements());
   }
   metrics.stepSeconds = elapsed.count();
-  metrics.tokensPerSecond = metrics.stepSeconds > 0
-                                ? static_cast<double>(plan.batch * plan.seq) / elapsed.count()
-                                : 0;
+  metrics.tokensPerSecond =
+      metrics.stepSeconds > 0 ? static_cast<double>(plan.batch * plan.seq) / elapsed.count() : 0;
   return Status::ok();
 }
 

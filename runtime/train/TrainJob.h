@@ -46,8 +46,7 @@ public:
 
 private:
   TrainJob(Executor executor, std::vector<int32_t> tokens, TrainOptions options)
-      : executor_(std::move(executor)), tokens_(std::move(tokens)),
-        options_(std::move(options)) {}
+      : executor_(std::move(executor)), tokens_(std::move(tokens)), options_(std::move(options)) {}
 
   Status bind();
   Status step(int64_t step, StepMetrics &metrics);
@@ -55,8 +54,7 @@ private:
   Executor executor_;
   std::vector<int32_t> tokens_;
   TrainOptions options_;
-  int32_t tokensInput_ = -1, lrInput_ = -1, stepInput_ = -1, lossOutput_ = -1,
-          gradNormOutput_ = -1;
+  int32_t tokensInput_ = -1, lrInput_ = -1, stepInput_ = -1, lossOutput_ = -1, gradNormOutput_ = -1;
   std::vector<std::pair<std::string, int32_t>> lossParts_;
   std::vector<std::pair<int64_t, int32_t>> expertCounts_;
 };

@@ -101,8 +101,7 @@ Status parseArgs(int argc, char **argv, Options &o) {
       DS_RETURN_IF_ERROR(parseInt(arg, text, *field));
       bool mayBeZero = arg == "--warmup";
       if (mayBeZero ? *field < 0 : *field <= 0)
-        return errorf(arg, " must be ", mayBeZero ? "non-negative" : "positive", ", got ",
-                      *field);
+        return errorf(arg, " must be ", mayBeZero ? "non-negative" : "positive", ", got ", *field);
     } else if (arg == "--seed") {
       DS_RETURN_IF_ERROR(value(text));
       int64_t seed;
@@ -163,13 +162,12 @@ Status train(const Options &o) {
   options.schedule = {o.lr, o.warmup, o.steps, o.minLrRatio};
   options.seed = o.seed;
   options.metricsPath = o.metrics;
-  std::printf("ds-train: %s (%s), batch %lld, seq %lld, %zu tokens from %s\n",
-              o.input.c_str(), plan->modelType.c_str(), static_cast<long long>(plan->batch),
+  std::printf("ds-train: %s (%s), batch %lld, seq %lld, %zu tokens from %s\n", o.input.c_str(),
+              plan->modelType.c_str(), static_cast<long long>(plan->batch),
               static_cast<long long>(plan->seq), tokens->size(), dataPath.c_str());
-  Expected<TrainJob> job = TrainJob::create(plan.take(), tokens.take(), dataPath, options,
-                                            [](const std::string &kernel) {
-                                              return lookupKernel(Backend::Cpu, kernel);
-                                            });
+  Expected<TrainJob> job = TrainJob::create(
+      plan.take(), tokens.take(), dataPath, options,
+      [](const std::string &kernel) { return lookupKernel(Backend::Cpu, kernel); });
   if (!job)
     return job.status();
 

@@ -60,8 +60,7 @@ TEST(DataTokens, ClearErrors) {
   writeBytes(odd, "12345");
   Expected<std::vector<int32_t>> truncated = loadTokens(odd);
   ASSERT_FALSE(truncated.isOk());
-  EXPECT_NE(truncated.status().message().find("not a whole number of 32-bit"),
-            std::string::npos);
+  EXPECT_NE(truncated.status().message().find("not a whole number of 32-bit"), std::string::npos);
 
   Expected<std::vector<int32_t>> unknown = loadTokens(tempPath("data.bin"));
   ASSERT_FALSE(unknown.isOk());
@@ -93,8 +92,8 @@ TEST(DataTokens, WindowsAreDeterministicConsecutiveAndSeeded) {
       EXPECT_EQ(a[w * 10 + k], a[w * 10] + k);
   // The last possible window is reachable and nothing reads past the end.
   std::vector<int32_t> exact(10);
-  ASSERT_TRUE(fillWindows(std::vector<int32_t>(tokens.begin(), tokens.begin() + 10), 1, 10, 0,
-                          1, exact.data())
+  ASSERT_TRUE(fillWindows(std::vector<int32_t>(tokens.begin(), tokens.begin() + 10), 1, 10, 0, 1,
+                          exact.data())
                   .isOk());
   EXPECT_EQ(exact[9], 9);
   EXPECT_FALSE(fillWindows(std::vector<int32_t>(9), 1, 10, 0, 1, exact.data()).isOk());

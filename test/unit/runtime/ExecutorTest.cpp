@@ -108,8 +108,7 @@ TEST(Executor, UnknownKernelIsAnErrorAtCreation) {
   plan.launches[2].kernel = "mystery";
   Expected<Executor> executor = Executor::create(std::move(plan), resolve);
   ASSERT_FALSE(executor.isOk());
-  EXPECT_NE(executor.status().message().find("launch 2 uses kernel 'mystery'"),
-            std::string::npos);
+  EXPECT_NE(executor.status().message().find("launch 2 uses kernel 'mystery'"), std::string::npos);
 }
 
 TEST(Executor, BufferOutsideArenaIsRefused) {

@@ -21,8 +21,8 @@ AttrValue ints(std::vector<int64_t> v) {
   return a;
 }
 
-int32_t add(Plan &plan, std::string name, BufferRole role, DType dtype,
-            std::vector<int64_t> shape, std::string init = "") {
+int32_t add(Plan &plan, std::string name, BufferRole role, DType dtype, std::vector<int64_t> shape,
+            std::string init = "") {
   PlanBuffer buffer;
   buffer.name = std::move(name);
   buffer.role = role;
@@ -45,8 +45,8 @@ Plan samplePlan() {
   plan.initializerRange = 0.02;
   int32_t tokens = add(plan, "tokens", BufferRole::Input, DType::I32, {2, 5});
   int32_t weight = add(plan, "model.norm.weight", BufferRole::Param, DType::F32, {8}, "ones");
-  int32_t bias = add(plan, "model.layers.0.mlp.gate.e_score_correction_bias",
-                     BufferRole::Buffer, DType::F32, {4});
+  int32_t bias = add(plan, "model.layers.0.mlp.gate.e_score_correction_bias", BufferRole::Buffer,
+                     DType::F32, {4});
   int32_t moment = add(plan, "exp_avg.model.norm.weight", BufferRole::State, DType::F32, {8});
   int32_t hidden = add(plan, "hidden", BufferRole::Temporary, DType::BF16, {2, 3, 8});
   int32_t newWeight = add(plan, "", BufferRole::Temporary, DType::F32, {8});
@@ -209,8 +209,7 @@ TEST(PlanFormat, BadMagicAndVersion) {
   EXPECT_NE(parse(magic).message().find("not a ds plan"), std::string::npos);
   std::vector<uint8_t> version = bytes;
   version[8] = 99;
-  EXPECT_NE(parse(version).message().find("format version 99 is not supported"),
-            std::string::npos);
+  EXPECT_NE(parse(version).message().find("format version 99 is not supported"), std::string::npos);
 }
 
 TEST(PlanFormat, HugeCountIsRejectedBeforeAllocating) {

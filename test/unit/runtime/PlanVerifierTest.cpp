@@ -31,8 +31,8 @@ Plan validPlan() {
   int32_t t2 = add(plan, "t2", BufferRole::Temporary, {16});
   int32_t t3 = add(plan, "t3", BufferRole::Temporary, {16});
   int32_t loss = add(plan, "loss", BufferRole::Output, {});
-  PlanLaunch a{"linear", {p}, {t1}, {}}, b{"linear", {t1}, {t2}, {}},
-      c{"linear", {t2}, {t3}, {}}, d{"cross_entropy", {t3}, {loss}, {}};
+  PlanLaunch a{"linear", {p}, {t1}, {}}, b{"linear", {t1}, {t2}, {}}, c{"linear", {t2}, {t3}, {}},
+      d{"cross_entropy", {t3}, {loss}, {}};
   plan.launches = {a, b, c, d};
   plan.updates = {{t3, p}};
   EXPECT_TRUE(layoutPlanWithoutReuse(plan).isOk());
@@ -67,6 +67,18 @@ TEST(PlanVerifier, RejectsOutputSharingWithLaterTemporary) {
   ASSERT_TRUE(layoutPlanWithoutReuse(plan).isOk());
   plan.buffers[late].offset = plan.buffers[4].offset;
   expectError(plan, "overlaps live buffer 4 ('loss')");
+}
+
+TEST(PlanVerifier, UpdateSourceStaysLiveToTheEnd) {
+  Plan plan = validPlan();
+  // t3 is read last by launch 3, but the update copies it after every launch.
+  int32_t late = add(plan, "late", BufferRole::Temporary, {16});
+  plan.launches.push_back({"linear", {0}, {late}, {}});
+  ASSERT_TRUE(layoutPlanWithoutReuse(plan).isOk());
+  plan.buffers[late].offset = plan.buffers[3].offset;
+  expectError(plan, "overlaps live buffer 3 ('t3')");
+  plan.buffers[late].offset = plan.buffers[1].offset; // t1 is dead by then
+  EXPECT_TRUE(verifyPlan(plan).isOk()) << verifyPlan(plan).message();
 }
 
 TEST(PlanVerifier, OffsetsAndRegions) {

@@ -2,9 +2,9 @@
 // (embedding -> output head -> cross-entropy, its backward, global-norm clipping, AdamW),
 // laid out as ds-compile lays out a step, trained on repetitive text. The loss must fall,
 // and two runs with one seed must agree on every metric but the timing keys.
+#include "runtime/train/TrainJob.h"
 #include "runtime/plan/PlanVerifier.h"
 #include "runtime/train/TokenData.h"
-#include "runtime/train/TrainJob.h"
 
 #include <gtest/gtest.h>
 
@@ -69,8 +69,8 @@ Plan bigramPlan() {
   int32_t step = b.buffer("step", BufferRole::Input, DType::F32, {});
   int32_t table = b.buffer("model.embed_tokens.weight", BufferRole::Param, DType::F32,
                            {kVocab, kWidth}, "normal");
-  int32_t head = b.buffer("lm_head.weight", BufferRole::Param, DType::F32, {kVocab, kWidth},
-                          "normal");
+  int32_t head =
+      b.buffer("lm_head.weight", BufferRole::Param, DType::F32, {kVocab, kWidth}, "normal");
   int32_t ids = b.temp({kBatch, kSeq}, DType::I32), labels = b.temp({kBatch, kSeq}, DType::I32);
   for (auto [out, offset] : {std::make_pair(ids, 0), std::make_pair(labels, 1)}) {
     PlanLaunch &l = b.launch("slice", {tokens}, {out});
@@ -189,8 +189,7 @@ TEST(TrainJob, ClearErrorsForDataAndPlan) {
 
   job = TrainJob::create(bigramPlan(), {1, 2, 3}, "tiny.u16", options(2), resolve);
   ASSERT_FALSE(job.isOk());
-  EXPECT_NE(job.status().message().find("fewer than one training window of 17"),
-            std::string::npos);
+  EXPECT_NE(job.status().message().find("fewer than one training window of 17"), std::string::npos);
 
   Plan noLr = bigramPlan();
   noLr.buffers[1].name = "learning_rate";

@@ -27,10 +27,8 @@ TEST(TrainSchedule, WarmupThenCosineToTheFloor) {
 
 TEST(TrainSchedule, InvalidOptionsAreNamed) {
   EXPECT_NE(LrSchedule({0, 1, 1, 0.1}).validate().message().find("--lr"), std::string::npos);
-  EXPECT_NE(LrSchedule({1, -1, 1, 0.1}).validate().message().find("--warmup"),
-            std::string::npos);
-  EXPECT_NE(LrSchedule({1, 1, 0, 0.1}).validate().message().find("--steps"),
-            std::string::npos);
+  EXPECT_NE(LrSchedule({1, -1, 1, 0.1}).validate().message().find("--warmup"), std::string::npos);
+  EXPECT_NE(LrSchedule({1, 1, 0, 0.1}).validate().message().find("--steps"), std::string::npos);
   EXPECT_NE(LrSchedule({1, 1, 1, 2}).validate().message().find("--min-lr-ratio"),
             std::string::npos);
 }
