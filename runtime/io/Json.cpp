@@ -172,6 +172,7 @@ private:
   std::string_view text_;
   const JsonLimits &limits_;
   size_t pos_ = 0;
+  size_t valueCount_ = 0;
   std::vector<Frame> stack_;
 };
 
@@ -194,6 +195,9 @@ Expected<JsonValue> Parser::parse() {
     skipWhitespace();
     if (atEnd())
       return error(pos_, "expected a value but found the end of the input");
+    if (++valueCount_ > limits_.maxValues)
+      return error(pos_, "more than the limit of " + std::to_string(limits_.maxValues) +
+                             " values");
     JsonValue value;
     char c = peek();
     if (c == '{' || c == '[') {

@@ -84,9 +84,12 @@ struct JsonMember {
 };
 
 /// Bounds on what parseJson accepts, so hostile input costs bounded time and memory.
+/// A parsed value takes ~100 bytes while "[0,0,..." spends 2 bytes of input per value,
+/// so maxValues, not maxBytes, is what bounds the memory of a tree (~400 MB by default).
 struct JsonLimits {
   size_t maxBytes = 64u << 20;
   size_t maxDepth = 64;
+  size_t maxValues = 4u << 20;
   bool allowDuplicateKeys = false;
 };
 

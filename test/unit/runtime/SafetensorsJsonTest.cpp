@@ -96,6 +96,11 @@ TEST(SafetensorsJson, BoundsDepthAndSize) {
   limits.maxBytes = 8;
   EXPECT_NE(errorOf("[1, 2, 3, 4]", limits).find("more than the limit of 8"),
             std::string::npos);
+  limits = JsonLimits();
+  limits.maxValues = 3;
+  EXPECT_TRUE(parseJson("[1, 2]", limits).isOk());
+  EXPECT_NE(errorOf("[1, 2, 3]", limits).find("at byte 7: more than the limit of 3 values"),
+            std::string::npos);
   // Deep nesting fails fast and without recursion, however deep the input goes.
   std::string deep(1 << 20, '[');
   EXPECT_NE(errorOf(deep).find("nesting deeper than the limit of 64"), std::string::npos);
