@@ -81,7 +81,7 @@ Status binary(KernelCall &call, const char *k, BinaryOp op) {
                                {{"result", Elem::Float}}));
   const TensorView &lhs = call.inputs[0];
   DS_RETURN_IF_ERROR(expectShape(k, "rhs", call.inputs[1], lhs.shape));
-  DS_RETURN_IF_ERROR(expectElements(k, "result", call.outputs[0], lhs.numElements()));
+  DS_RETURN_IF_ERROR(expectShape(k, "result", call.outputs[0], lhs.shape));
   int64_t n = lhs.numElements();
   if (n == 0)
     return Status::ok();
@@ -110,7 +110,7 @@ Status scale(KernelCall &call) {
   double factor;
   DS_RETURN_IF_ERROR(requireFloat(call.attrs, k, "factor", factor));
   int64_t n = call.inputs[0].numElements();
-  DS_RETURN_IF_ERROR(expectElements(k, "result", call.outputs[0], n));
+  DS_RETURN_IF_ERROR(expectShape(k, "result", call.outputs[0], call.inputs[0].shape));
   if (n == 0)
     return Status::ok();
   scaleKernel<<<gridFor(n, kThreads), kThreads, 0, streamOf(call)>>>(
@@ -122,7 +122,7 @@ Status convert(KernelCall &call) {
   const char *k = "convert";
   DS_RETURN_IF_ERROR(checkCall(call, k, {{"input", Elem::Float}}, {{"result", Elem::Float}}));
   int64_t n = call.inputs[0].numElements();
-  DS_RETURN_IF_ERROR(expectElements(k, "result", call.outputs[0], n));
+  DS_RETURN_IF_ERROR(expectShape(k, "result", call.outputs[0], call.inputs[0].shape));
   if (n == 0)
     return Status::ok();
   convertKernel<<<gridFor(n, kThreads), kThreads, 0, streamOf(call)>>>(
@@ -156,7 +156,9 @@ Status swiglu(KernelCall &call) {
   int64_t half;
   DS_RETURN_IF_ERROR(checkSwigluInput(k, call.inputs[0], half));
   int64_t n = call.inputs[0].numElements() / 2;
-  DS_RETURN_IF_ERROR(expectElements(k, "result", call.outputs[0], n));
+  std::vector<int64_t> halved = call.inputs[0].shape;
+  halved.back() = half;
+  DS_RETURN_IF_ERROR(expectShape(k, "result", call.outputs[0], halved));
   if (n == 0)
     return Status::ok();
   swigluKernel<<<gridFor(n, kThreads), kThreads, 0, streamOf(call)>>>(
@@ -171,8 +173,10 @@ Status swigluGrad(KernelCall &call) {
   int64_t half;
   DS_RETURN_IF_ERROR(checkSwigluInput(k, call.inputs[0], half));
   int64_t n = call.inputs[0].numElements() / 2;
-  DS_RETURN_IF_ERROR(expectElements(k, "result_grad", call.inputs[1], n));
-  DS_RETURN_IF_ERROR(expectElements(k, "gate_up_grad", call.outputs[0], 2 * n));
+  std::vector<int64_t> halved = call.inputs[0].shape;
+  halved.back() = half;
+  DS_RETURN_IF_ERROR(expectShape(k, "result_grad", call.inputs[1], halved));
+  DS_RETURN_IF_ERROR(expectShape(k, "gate_up_grad", call.outputs[0], call.inputs[0].shape));
   if (n == 0)
     return Status::ok();
   swigluGradKernel<<<gridFor(n, kThreads), kThreads, 0, streamOf(call)>>>(
