@@ -165,7 +165,8 @@ struct SliceVjp : VjpModel<SliceVjp, SliceOp> {
   }
 };
 
-/// Each input's gradient is the slice of the result gradient it was placed at.
+/// Each input's gradient is the slice of the result gradient it was placed at (shapes
+/// are static and verified, so the offsets are known here).
 struct ConcatVjp : VjpModel<ConcatVjp, ConcatOp> {
   static LogicalResult vjp(ConcatOp op, OpBuilder &b, ArrayRef<Value> dys,
                            SmallVectorImpl<Value> &dxs) {
@@ -173,9 +174,6 @@ struct ConcatVjp : VjpModel<ConcatVjp, ConcatOp> {
     int64_t offset = 0;
     for (auto [index, input] : llvm::enumerate(op.getInputs())) {
       auto type = cast<RankedTensorType>(input.getType());
-      if (dim < 0 || dim >= type.getRank() || type.isDynamicDim(dim))
-        return op.emitOpError("cannot differentiate: input ")
-               << index << " has no static dimension " << dim;
       int64_t size = type.getDimSize(dim);
       dxs[index] = SliceOp::create(b, op.getLoc(), type, dys[0],
                                    b.getI64IntegerAttr(dim),
@@ -227,12 +225,6 @@ struct QuantizeVjp : VjpModel<QuantizeVjp, QuantizeOp> {
                            SmallVectorImpl<Value> &dxs) {
     if (!dys[0])
       return success();
-    if (cast<ShapedType>(dys[0].getType()).getShape() !=
-        op.getInput().getType().getShape())
-      return op.emitOpError("cannot differentiate: the gradient of values has "
-                            "type ")
-             << dys[0].getType() << " but input has type "
-             << op.getInput().getType();
     dxs[0] = castGrad(b, op.getLoc(), dys[0], op.getInput().getType());
     return success();
   }

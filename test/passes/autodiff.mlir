@@ -111,3 +111,33 @@ func.func @forward(%x: tensor<2x4x16xf32> {ds.input = "hidden"},
   %loss = ds.cross_entropy %logits, %labels : (tensor<2x4x16xf32>, tensor<2x4xi32>) -> tensor<f32>
   return %loss : tensor<f32>
 }
+
+// -----
+
+// Elementwise VJPs: scale by its factor, mul by the other operand (s and h both reach
+// the product, h also through s, so h's gradients are summed), convert back across the
+// precision boundary.
+// CHECK-LABEL: func.func @train_step(
+// CHECK: %[[H:.*]] = ds.embedding
+// CHECK: %[[S:.*]] = ds.scale %[[H]] {factor = 5.000000e-01 : f64}
+// CHECK: %[[M:.*]] = ds.mul %[[S]], %[[H]]
+// CHECK: ds.cross_entropy_grad
+// CHECK: %[[DC16:.*]] = ds.linear_dgrad {{.*}} -> tensor<2x4x8xbf16>
+// CHECK: %[[DM:.*]] = ds.convert %[[DC16]] : (tensor<2x4x8xbf16>) -> tensor<2x4x8xf32>
+// CHECK: %[[DS:.*]] = ds.mul %[[DM]], %[[H]]
+// CHECK: %[[DH1:.*]] = ds.mul %[[DM]], %[[S]]
+// CHECK: %[[DH2:.*]] = ds.scale %[[DS]] {factor = 5.000000e-01 : f64}
+// CHECK: %[[DH:.*]] = ds.add %[[DH1]], %[[DH2]]
+// CHECK: ds.embedding_grad %{{.*}}, %[[DH]]
+func.func @forward(%tokens: tensor<2x4xi32> {ds.input = "tokens"},
+    %emb: tensor<16x8xf32> {ds.param = "model.embed_tokens.weight", ds.init = "normal"},
+    %head: tensor<16x8xbf16> {ds.param = "lm_head.weight", ds.init = "normal"})
+    -> (tensor<f32> {ds.output = "loss"}) {
+  %h = ds.embedding %tokens, %emb : (tensor<2x4xi32>, tensor<16x8xf32>) -> tensor<2x4x8xf32>
+  %s = ds.scale %h {factor = 0.5 : f64} : (tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
+  %m = ds.mul %s, %h : (tensor<2x4x8xf32>, tensor<2x4x8xf32>) -> tensor<2x4x8xf32>
+  %c = ds.convert %m : (tensor<2x4x8xf32>) -> tensor<2x4x8xbf16>
+  %logits = ds.linear %c, %head : (tensor<2x4x8xbf16>, tensor<16x8xbf16>) -> tensor<2x4x16xbf16>
+  %loss = ds.cross_entropy %logits, %tokens : (tensor<2x4x16xbf16>, tensor<2x4xi32>) -> tensor<f32>
+  return %loss : tensor<f32>
+}
