@@ -158,7 +158,7 @@ struct ForwardLaunch {
   std::vector<HostTensor> inputs;
   std::vector<HostTensor> outputs; // buffers of the result shapes and dtypes
   KernelAttrs attrs;
-  std::vector<HostTensor> lossWeights; // one per output; empty for outputs outside the loss
+  std::vector<HostTensor> lossWeights; // one per output; no bytes: outside the loss
 
   double loss() {
     std::vector<HostTensor *> in, out;
@@ -170,7 +170,7 @@ struct ForwardLaunch {
     EXPECT_TRUE(status.isOk()) << status.message();
     double total = 0.0;
     for (size_t o = 0; o < outputs.size(); ++o) {
-      if (o >= lossWeights.size() || lossWeights[o].numElements() == 0)
+      if (o >= lossWeights.size() || lossWeights[o].bytes.empty())
         continue;
       for (int64_t i = 0; i < outputs[o].numElements(); ++i)
         total += static_cast<double>(outputs[o].at(i)) * lossWeights[o].at(i);
