@@ -21,8 +21,7 @@ JsonValue JsonValue::makeBool(bool value, size_t offset) {
   return v;
 }
 
-JsonValue JsonValue::makeNumber(double value, bool isInteger, int64_t integer,
-                                size_t offset) {
+JsonValue JsonValue::makeNumber(double value, bool isInteger, int64_t integer, size_t offset) {
   JsonValue v;
   v.kind_ = Kind::Number;
   v.number_ = value;
@@ -196,14 +195,13 @@ Expected<JsonValue> Parser::parse() {
     if (atEnd())
       return error(pos_, "expected a value but found the end of the input");
     if (++valueCount_ > limits_.maxValues)
-      return error(pos_, "more than the limit of " + std::to_string(limits_.maxValues) +
-                             " values");
+      return error(pos_, "more than the limit of " + std::to_string(limits_.maxValues) + " values");
     JsonValue value;
     char c = peek();
     if (c == '{' || c == '[') {
       if (stack_.size() >= limits_.maxDepth)
-        return error(pos_, "nesting deeper than the limit of " +
-                               std::to_string(limits_.maxDepth) + " levels");
+        return error(pos_, "nesting deeper than the limit of " + std::to_string(limits_.maxDepth) +
+                               " levels");
       bool isObject = c == '{';
       Frame frame;
       frame.container = isObject ? JsonValue::makeObject(pos_) : JsonValue::makeArray(pos_);
@@ -439,8 +437,7 @@ Status Parser::parseNumber(JsonValue &out) {
     isInteger = false;
     ++pos_;
     if (digits() == 0)
-      return error(pos_, "expected a digit after the decimal point but found " +
-                             describeHere());
+      return error(pos_, "expected a digit after the decimal point but found " + describeHere());
   }
   if (!atEnd() && (peek() == 'e' || peek() == 'E')) {
     isInteger = false;

@@ -67,8 +67,8 @@ Status parseMetadata(const JsonValue &value, std::map<std::string, std::string> 
     return errorf("__metadata__ is ", describe(value), ", expected an object of strings");
   for (const JsonMember &member : value.members()) {
     if (!member.value.isString())
-      return errorf("__metadata__: value of ", quoted(member.key), " is ",
-                    describe(member.value), ", expected a string");
+      return errorf("__metadata__: value of ", quoted(member.key), " is ", describe(member.value),
+                    ", expected a string");
     metadata[member.key] = member.value.asString();
   }
   return Status::ok();
@@ -82,8 +82,7 @@ Status nonNegativeInteger(const JsonValue &value, const std::string &what, int64
   return Status::ok();
 }
 
-Status parseTensorEntry(const JsonMember &member, uint64_t dataSize,
-                        SafetensorsTensorInfo &info) {
+Status parseTensorEntry(const JsonMember &member, uint64_t dataSize, SafetensorsTensorInfo &info) {
   info.name = member.key;
   std::string prefix = "tensor " + quoted(member.key) + ": ";
   const JsonValue &entry = member.value;
@@ -101,8 +100,8 @@ Status parseTensorEntry(const JsonMember &member, uint64_t dataSize,
     else
       return errorf(prefix, "unknown field ", quoted(field.key));
   }
-  for (auto [field, name] : {std::pair{dtype, "dtype"}, std::pair{shape, "shape"},
-                             std::pair{offsets, "data_offsets"}})
+  for (auto [field, name] :
+       {std::pair{dtype, "dtype"}, std::pair{shape, "shape"}, std::pair{offsets, "data_offsets"}})
     if (!field)
       return errorf(prefix, "missing field \"", name, "\"");
 
@@ -115,8 +114,8 @@ Status parseTensorEntry(const JsonMember &member, uint64_t dataSize,
     return errorf(prefix, "shape is ", describe(*shape), ", expected an array");
   for (size_t i = 0; i < shape->elements().size(); ++i) {
     int64_t dim;
-    DS_RETURN_IF_ERROR(nonNegativeInteger(shape->elements()[i],
-                                          prefix + "shape[" + std::to_string(i) + "]", dim));
+    DS_RETURN_IF_ERROR(
+        nonNegativeInteger(shape->elements()[i], prefix + "shape[" + std::to_string(i) + "]", dim));
     info.shape.push_back(dim);
   }
 
@@ -144,9 +143,8 @@ Status parseTensorEntry(const JsonMember &member, uint64_t dataSize,
                   safetensorsDTypeName(info.dtype), " is larger than 2^64 bytes");
   if (needed != info.byteSize())
     return errorf(prefix, "shape ", shapeString(info.shape), " of ",
-                  safetensorsDTypeName(info.dtype), " needs ", needed,
-                  " bytes but data_offsets ", offsetsString(info.begin, info.end), " hold ",
-                  info.byteSize());
+                  safetensorsDTypeName(info.dtype), " needs ", needed, " bytes but data_offsets ",
+                  offsetsString(info.begin, info.end), " hold ", info.byteSize());
   return Status::ok();
 }
 
@@ -198,17 +196,16 @@ Expected<SafetensorsHeader> parseSafetensorsHeader(const uint8_t *data, size_t s
   for (int i = 7; i >= 0; --i)
     headerBytes = (headerBytes << 8) | data[i];
   if (headerBytes > options.maxHeaderBytes)
-    return errorf("header length ", headerBytes, " exceeds the limit of ",
-                  options.maxHeaderBytes, " bytes");
+    return errorf("header length ", headerBytes, " exceeds the limit of ", options.maxHeaderBytes,
+                  " bytes");
   if (headerBytes > size - 8)
-    return errorf("header length ", headerBytes, " runs past the end of the file (only ",
-                  size - 8, " bytes follow the length field)");
+    return errorf("header length ", headerBytes, " runs past the end of the file (only ", size - 8,
+                  " bytes follow the length field)");
 
   JsonLimits limits;
   limits.maxBytes = static_cast<size_t>(headerBytes);
   limits.maxDepth = kHeaderMaxDepth;
-  std::string_view text(reinterpret_cast<const char *>(data + 8),
-                        static_cast<size_t>(headerBytes));
+  std::string_view text(reinterpret_cast<const char *>(data + 8), static_cast<size_t>(headerBytes));
   Expected<JsonValue> root = parseJson(text, limits);
   if (!root)
     return errorf("header (byte offsets count from its start at file byte 8): ",
@@ -243,7 +240,8 @@ Expected<SafetensorsFile> SafetensorsFile::open(const std::string &path,
   Expected<FileBytes> bytes = FileBytes::open(path, options.mode);
   if (!bytes)
     return bytes.status();
-  Expected<SafetensorsHeader> header = parseSafetensorsHeader(bytes->data(), bytes->size(), options);
+  Expected<SafetensorsHeader> header =
+      parseSafetensorsHeader(bytes->data(), bytes->size(), options);
   if (!header)
     return errorf("'", path, "': ", header.status().message());
   return SafetensorsFile(path, bytes.take(), header.take());
@@ -264,8 +262,7 @@ const SafetensorsTensorInfo *SafetensorsFile::find(std::string_view name) const 
   return it == byName_.end() ? nullptr : &header_.tensors[it->second];
 }
 
-const SafetensorsTensorInfo *SafetensorsFile::require(std::string_view name,
-                                                      Status &status) const {
+const SafetensorsTensorInfo *SafetensorsFile::require(std::string_view name, Status &status) const {
   const SafetensorsTensorInfo *info = find(name);
   if (!info)
     status = errorf("'", path_, "': no tensor named ", quoted(name));
@@ -287,8 +284,8 @@ Status SafetensorsFile::readF32(std::string_view name, float *out, size_t count)
   if (!info)
     return status;
   if (!isSafetensorsFloat(info->dtype))
-    return errorf("'", path_, "': tensor ", quoted(name), " is ",
-                  safetensorsDTypeName(info->dtype), ", which does not convert to f32");
+    return errorf("'", path_, "': tensor ", quoted(name), " is ", safetensorsDTypeName(info->dtype),
+                  ", which does not convert to f32");
   if (info->numElements() != count)
     return errorf("'", path_, "': tensor ", quoted(name), " has ", info->numElements(),
                   " elements but the destination holds ", count);

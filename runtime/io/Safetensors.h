@@ -115,8 +115,7 @@ encodeSafetensors(const std::vector<SafetensorsTensorRef> &tensors,
 
 /// Writes the same image to `path` atomically (AtomicFile: temp file, fsync, rename,
 /// folder fsync), streaming tensor data without copying it.
-Status writeSafetensors(const std::string &path,
-                        const std::vector<SafetensorsTensorRef> &tensors,
+Status writeSafetensors(const std::string &path, const std::vector<SafetensorsTensorRef> &tensors,
                         const std::map<std::string, std::string> &metadata = {});
 
 } // namespace ds::rt

@@ -21,13 +21,13 @@ struct DTypeEntry {
 };
 
 constexpr DTypeEntry kDTypes[] = {
-    {SafetensorsDType::Bool, "BOOL", 1},   {SafetensorsDType::U8, "U8", 1},
-    {SafetensorsDType::I8, "I8", 1},       {SafetensorsDType::F8E5M2, "F8_E5M2", 1},
+    {SafetensorsDType::Bool, "BOOL", 1},      {SafetensorsDType::U8, "U8", 1},
+    {SafetensorsDType::I8, "I8", 1},          {SafetensorsDType::F8E5M2, "F8_E5M2", 1},
     {SafetensorsDType::F8E4M3, "F8_E4M3", 1}, {SafetensorsDType::I16, "I16", 2},
-    {SafetensorsDType::U16, "U16", 2},     {SafetensorsDType::F16, "F16", 2},
-    {SafetensorsDType::BF16, "BF16", 2},   {SafetensorsDType::I32, "I32", 4},
-    {SafetensorsDType::U32, "U32", 4},     {SafetensorsDType::F32, "F32", 4},
-    {SafetensorsDType::I64, "I64", 8},     {SafetensorsDType::U64, "U64", 8},
+    {SafetensorsDType::U16, "U16", 2},        {SafetensorsDType::F16, "F16", 2},
+    {SafetensorsDType::BF16, "BF16", 2},      {SafetensorsDType::I32, "I32", 4},
+    {SafetensorsDType::U32, "U32", 4},        {SafetensorsDType::F32, "F32", 4},
+    {SafetensorsDType::I64, "I64", 8},        {SafetensorsDType::U64, "U64", 8},
     {SafetensorsDType::F64, "F64", 8},
 };
 
@@ -144,8 +144,7 @@ float f16ToFloat(uint16_t bits) {
   return value;
 }
 
-bool convertFloatsToF32(SafetensorsDType dtype, const uint8_t *bytes, size_t count,
-                        float *out) {
+bool convertFloatsToF32(SafetensorsDType dtype, const uint8_t *bytes, size_t count, float *out) {
   switch (dtype) {
   case SafetensorsDType::F32:
     if (count > 0)

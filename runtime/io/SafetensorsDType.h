@@ -50,8 +50,7 @@ SafetensorsDType fromRuntimeDType(DType dtype);
 /// Widens `count` little-endian elements of a float dtype at `bytes` to f32 (F64 is
 /// rounded to nearest). `bytes` needs no alignment. Returns false, writing nothing, for
 /// a dtype that is not a float.
-bool convertFloatsToF32(SafetensorsDType dtype, const uint8_t *bytes, size_t count,
-                        float *out);
+bool convertFloatsToF32(SafetensorsDType dtype, const uint8_t *bytes, size_t count, float *out);
 
 /// IEEE binary16 to f32, exact (NaN payloads kept).
 float f16ToFloat(uint16_t bits);

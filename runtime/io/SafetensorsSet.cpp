@@ -24,8 +24,8 @@ std::string directoryOf(const std::string &path) {
 }
 
 bool isPlainFileName(const std::string &name) {
-  return !name.empty() && name != "." && name != ".." &&
-         name.find('/') == std::string::npos && name.find('\0') == std::string::npos;
+  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
+         name.find('\0') == std::string::npos;
 }
 
 } // namespace
@@ -43,8 +43,7 @@ parseSafetensorsIndex(std::string_view json) {
   if (!weightMap)
     return errorf("index has no \"weight_map\"");
   if (!weightMap->isObject())
-    return errorf("weight_map is a JSON ", jsonKindName(weightMap->kind()),
-                  ", expected an object");
+    return errorf("weight_map is a JSON ", jsonKindName(weightMap->kind()), ", expected an object");
   std::vector<std::pair<std::string, std::string>> entries;
   for (const JsonMember &member : weightMap->members()) {
     if (!member.value.isString())
@@ -114,8 +113,8 @@ Expected<SafetensorsSet> SafetensorsSet::openIndex(const std::string &path,
                       quoted(name), ", which the index does not list");
       if (expected->second != s)
         return errorf("index '", path, "': tensor ", quoted(name), " is in shard ",
-                      quoted(shardNames[s]), " and in shard ",
-                      quoted(shardNames[expected->second]), " (where the index maps it)");
+                      quoted(shardNames[s]), " and in shard ", quoted(shardNames[expected->second]),
+                      " (where the index maps it)");
       set.byName_.emplace(name, Location{s, i});
     }
   }

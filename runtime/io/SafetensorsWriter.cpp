@@ -40,8 +40,8 @@ Status checkTensor(const SafetensorsTensorRef &tensor) {
     return errorf("cannot write tensor ", name, ": its shape is larger than 2^64 bytes");
   if (needed != tensor.size)
     return errorf("cannot write tensor ", name, ": shape and dtype ",
-                  safetensorsDTypeName(tensor.dtype), " need ", needed, " bytes but ",
-                  tensor.size, " were given");
+                  safetensorsDTypeName(tensor.dtype), " need ", needed, " bytes but ", tensor.size,
+                  " were given");
   if (tensor.size > 0 && !tensor.data)
     return errorf("cannot write tensor ", name, ": data is null");
   return Status::ok();
@@ -135,8 +135,7 @@ encodeSafetensors(const std::vector<SafetensorsTensorRef> &tensors,
   return image;
 }
 
-Status writeSafetensors(const std::string &path,
-                        const std::vector<SafetensorsTensorRef> &tensors,
+Status writeSafetensors(const std::string &path, const std::vector<SafetensorsTensorRef> &tensors,
                         const std::map<std::string, std::string> &metadata) {
   Expected<Layout> layout = planLayout(tensors, metadata);
   if (!layout)

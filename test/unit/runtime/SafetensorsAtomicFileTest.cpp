@@ -90,8 +90,7 @@ TEST(SafetensorsAtomicFile, ErrorsNameThePath) {
   fs::create_directory(dir.file("folder"));
   Status overFolder = writeFileAtomically(dir.file("folder"), "x");
   ASSERT_FALSE(overFolder.isOk());
-  EXPECT_NE(overFolder.message().find("cannot rename"), std::string::npos)
-      << overFolder.message();
+  EXPECT_NE(overFolder.message().find("cannot rename"), std::string::npos) << overFolder.message();
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"folder"});
 }
 

@@ -49,8 +49,7 @@ TEST(SafetensorsJson, IntegersKeepFullInt64Precision) {
 
 TEST(SafetensorsJson, RejectsWhatRfc8259Forbids) {
   EXPECT_NE(errorOf("").find("at byte 0: expected a value"), std::string::npos);
-  EXPECT_NE(errorOf("[1,]").find("at byte 3: expected a value but found ']'"),
-            std::string::npos);
+  EXPECT_NE(errorOf("[1,]").find("at byte 3: expected a value but found ']'"), std::string::npos);
   EXPECT_NE(errorOf("{\"a\":1,}").find("at byte 7: expected a string key"), std::string::npos);
   EXPECT_NE(errorOf("{\"a\" 1}").find("expected ':'"), std::string::npos);
   EXPECT_NE(errorOf("[1 2]").find("at byte 3: expected ',' or ']'"), std::string::npos);
@@ -71,9 +70,9 @@ TEST(SafetensorsJson, RejectsWhatRfc8259Forbids) {
   EXPECT_NE(errorOf("\"\\ud800\"").find("high surrogate"), std::string::npos);
   EXPECT_NE(errorOf("\"\\udc00\"").find("lone low surrogate"), std::string::npos);
   EXPECT_NE(errorOf("\"\xff\"").find("at byte 1: invalid UTF-8"), std::string::npos);
-  EXPECT_NE(errorOf("\"\xc0\xaf\"").find("invalid UTF-8"), std::string::npos); // overlong
+  EXPECT_NE(errorOf("\"\xc0\xaf\"").find("invalid UTF-8"), std::string::npos);     // overlong
   EXPECT_NE(errorOf("\"\xed\xa0\x80\"").find("invalid UTF-8"), std::string::npos); // surrogate
-  EXPECT_NE(errorOf("\"\xe2\x82\"").find("invalid UTF-8"), std::string::npos); // truncated
+  EXPECT_NE(errorOf("\"\xe2\x82\"").find("invalid UTF-8"), std::string::npos);     // truncated
   EXPECT_NE(errorOf(std::string("[1,\0]", 5)).find("byte 0x00"), std::string::npos);
 }
 
@@ -94,8 +93,7 @@ TEST(SafetensorsJson, BoundsDepthAndSize) {
   EXPECT_NE(errorOf("[[[[[1]]]]]", limits).find("at byte 4: nesting deeper than the limit of 4"),
             std::string::npos);
   limits.maxBytes = 8;
-  EXPECT_NE(errorOf("[1, 2, 3, 4]", limits).find("more than the limit of 8"),
-            std::string::npos);
+  EXPECT_NE(errorOf("[1, 2, 3, 4]", limits).find("more than the limit of 8"), std::string::npos);
   limits = JsonLimits();
   limits.maxValues = 3;
   EXPECT_TRUE(parseJson("[1, 2]", limits).isOk());

@@ -119,12 +119,11 @@ TEST_F(ShardedCheckpoint, IndexAndShardsMustAgree) {
 }
 
 TEST_F(ShardedCheckpoint, BadShardIsNamedWithItsProblem) {
-  ASSERT_TRUE(writeFileAtomically(file("a.safetensors"), std::string("\x03\0\0\0\0\0\0\0{}", 10))
-                  .isOk());
+  ASSERT_TRUE(
+      writeFileAtomically(file("a.safetensors"), std::string("\x03\0\0\0\0\0\0\0{}", 10)).isOk());
   writeIndex(R"({"weight_map": {"x": "a.safetensors"}})");
   std::string message = openError();
-  EXPECT_NE(message.find("shard \"a.safetensors\" (listed for tensor \"x\"): '"),
-            std::string::npos)
+  EXPECT_NE(message.find("shard \"a.safetensors\" (listed for tensor \"x\"): '"), std::string::npos)
       << message;
   EXPECT_NE(message.find("a.safetensors': header length 3 runs past the end"), std::string::npos)
       << message;
@@ -139,8 +138,7 @@ TEST(SafetensorsIndex, RejectsMalformedIndexes) {
   EXPECT_NE(errorOf("{").find("invalid JSON at byte 1"), std::string::npos);
   EXPECT_NE(errorOf("[]").find("index is a JSON array, expected an object"), std::string::npos);
   EXPECT_NE(errorOf("{}").find("no \"weight_map\""), std::string::npos);
-  EXPECT_NE(errorOf(R"({"weight_map": []})").find("weight_map is a JSON array"),
-            std::string::npos);
+  EXPECT_NE(errorOf(R"({"weight_map": []})").find("weight_map is a JSON array"), std::string::npos);
   EXPECT_NE(errorOf(R"({"weight_map": {"x": 3}})").find("tensor \"x\" maps to a JSON number"),
             std::string::npos);
   EXPECT_NE(errorOf(R"({"weight_map": {"x": "../secret.safetensors"}})")

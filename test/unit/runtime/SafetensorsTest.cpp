@@ -60,11 +60,11 @@ std::string errorOf(std::vector<uint8_t> bytes, const SafetensorsReadOptions &op
 }
 
 constexpr SafetensorsDType kAllDTypes[] = {
-    SafetensorsDType::Bool, SafetensorsDType::U8,     SafetensorsDType::I8,
+    SafetensorsDType::Bool,   SafetensorsDType::U8,     SafetensorsDType::I8,
     SafetensorsDType::F8E5M2, SafetensorsDType::F8E4M3, SafetensorsDType::I16,
-    SafetensorsDType::U16,  SafetensorsDType::F16,    SafetensorsDType::BF16,
-    SafetensorsDType::I32,  SafetensorsDType::U32,    SafetensorsDType::F32,
-    SafetensorsDType::I64,  SafetensorsDType::U64,    SafetensorsDType::F64,
+    SafetensorsDType::U16,    SafetensorsDType::F16,    SafetensorsDType::BF16,
+    SafetensorsDType::I32,    SafetensorsDType::U32,    SafetensorsDType::F32,
+    SafetensorsDType::I64,    SafetensorsDType::U64,    SafetensorsDType::F64,
 };
 
 TEST(Safetensors, RoundTripsEveryDTypeBitForBit) {
@@ -208,8 +208,9 @@ TEST(Safetensors, RejectsMalformedFilesWithClearErrors) {
        "header length 100 runs past the end of the file (only 10 bytes follow"},
       {"huge header length", huge,
        "header length 9223372036854775808 exceeds the limit of 100000000 bytes"},
-      {"invalid JSON", image("{" + w + ",", 24), "header (byte offsets count from its start "
-                                                 "at file byte 8): invalid JSON at byte 57"},
+      {"invalid JSON", image("{" + w + ",", 24),
+       "header (byte offsets count from its start "
+       "at file byte 8): invalid JSON at byte 57"},
       {"non-object header", image("[1, 2]", 0), "header is a JSON array, expected a JSON object"},
       {"duplicate key", image("{" + w + "," + w + "}", 24), "duplicate key \"w\""},
       {"unknown dtype", image(R"({"w":{"dtype":"F31","shape":[1],"data_offsets":[0,4]}})", 4),
@@ -246,8 +247,7 @@ TEST(Safetensors, RejectsMalformedFilesWithClearErrors) {
        "tensor \"a\": data_offsets[0] is -1, expected a non-negative integer"},
       {"missing field", image(R"({"a":{"dtype":"U8","shape":[1]}})", 1),
        "tensor \"a\": missing field \"data_offsets\""},
-      {"unknown field",
-       image(R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"x":1}})", 1),
+      {"unknown field", image(R"({"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"x":1}})", 1),
        "tensor \"a\": unknown field \"x\""},
       {"entry not object", image(R"({"a":[1]})", 0),
        "tensor \"a\": entry is a JSON array, expected an object"},
@@ -284,11 +284,11 @@ TEST(Safetensors, GapsAreAcceptedWhenCoverageIsNotRequired) {
                 .find("overlap"),
             std::string::npos);
   // An empty tensor owns no bytes, so it may sit anywhere inside the data section.
-  EXPECT_TRUE(SafetensorsFile::fromBytes(
-                  image(R"({"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},)"
-                        R"("e":{"dtype":"F32","shape":[0],"data_offsets":[2,2]}})",
-                        4))
-                  .isOk());
+  EXPECT_TRUE(
+      SafetensorsFile::fromBytes(image(R"({"a":{"dtype":"U8","shape":[4],"data_offsets":[0,4]},)"
+                                       R"("e":{"dtype":"F32","shape":[0],"data_offsets":[2,2]}})",
+                                       4))
+          .isOk());
 }
 
 /// Every proper prefix of a valid file is invalid (with full coverage required), and no
@@ -296,10 +296,10 @@ TEST(Safetensors, GapsAreAcceptedWhenCoverageIsNotRequired) {
 TEST(Safetensors, TruncationAndCorruptionNeverCrash) {
   const float weights[] = {1.0f, 2.0f, 3.0f};
   const uint16_t halves[] = {0x3c00, 0x4000};
-  Expected<std::vector<uint8_t>> valid = encodeSafetensors(
-      {{"w", SafetensorsDType::F32, {3}, weights, sizeof(weights)},
-       {"h", SafetensorsDType::BF16, {2, 1}, halves, sizeof(halves)}},
-      {{"k", "v"}});
+  Expected<std::vector<uint8_t>> valid =
+      encodeSafetensors({{"w", SafetensorsDType::F32, {3}, weights, sizeof(weights)},
+                         {"h", SafetensorsDType::BF16, {2, 1}, halves, sizeof(halves)}},
+                        {{"k", "v"}});
   ASSERT_TRUE(valid.isOk());
   auto touchEverything = [](const SafetensorsFile &file) {
     for (const SafetensorsTensorInfo &info : file.tensors()) {
@@ -351,8 +351,7 @@ TEST(Safetensors, WriterRejectsInvalidTensors) {
             std::string::npos);
   EXPECT_NE(messageOf({{"__metadata__", SafetensorsDType::F32, {1}, data, 4}}).find("reserves"),
             std::string::npos);
-  EXPECT_NE(messageOf({{"w", SafetensorsDType::F32, {-1}, data, 4}})
-                .find("negative dimension -1"),
+  EXPECT_NE(messageOf({{"w", SafetensorsDType::F32, {-1}, data, 4}}).find("negative dimension -1"),
             std::string::npos);
   EXPECT_NE(messageOf({{"w", SafetensorsDType::F32, {1}, nullptr, 4}}).find("data is null"),
             std::string::npos);
@@ -379,8 +378,7 @@ TEST(Safetensors, FileErrorsNameThePath) {
   std::ofstream(dir.file("empty.safetensors")).close();
   Expected<SafetensorsFile> empty = SafetensorsFile::open(dir.file("empty.safetensors"));
   ASSERT_FALSE(empty.isOk());
-  EXPECT_NE(empty.status().message().find("empty.safetensors': file is 0 bytes"),
-            std::string::npos)
+  EXPECT_NE(empty.status().message().find("empty.safetensors': file is 0 bytes"), std::string::npos)
       << empty.status().message();
 }
 
