@@ -111,8 +111,22 @@ Status testFill(KernelCall &call) {
   return Status::ok();
 }
 
+// Stands in for a router's expert counts: token ids modulo the number of experts.
+Status testCounts(KernelCall &call) {
+  const TensorView &ids = call.inputs[0], &counts = call.outputs[0];
+  for (int64_t e = 0; e < counts.numElements(); ++e)
+    counts.as<int32_t>()[e] = 0;
+  for (int64_t i = 0; i < ids.numElements(); ++i)
+    ++counts.as<int32_t>()[ids.as<int32_t>()[i] % counts.numElements()];
+  return Status::ok();
+}
+
 KernelFn resolve(const std::string &name) {
-  return name == "test_fill" ? testFill : lookupKernel(Backend::Cpu, name);
+  if (name == "test_fill")
+    return testFill;
+  if (name == "test_counts")
+    return testCounts;
+  return lookupKernel(Backend::Cpu, name);
 }
 
 std::vector<int32_t> repetitiveText() {
@@ -178,6 +192,28 @@ TEST(TrainJob, SameSeedSameMetricsButTiming) {
     ++lines;
   }
   EXPECT_EQ(lines, 6);
+}
+
+TEST(TrainJob, ExpertCountsBecomeExpertLoad) {
+  Plan plan = bigramPlan();
+  PlanBuffer counts;
+  counts.name = "expert_counts.3";
+  counts.role = BufferRole::Output;
+  counts.dtype = DType::I32;
+  counts.shape = {4};
+  plan.buffers.push_back(counts);
+  int32_t id = static_cast<int32_t>(plan.buffers.size() - 1);
+  plan.launches.push_back({"test_counts", {plan.launches[0].outputs[0]}, {id}, {}});
+  ASSERT_TRUE(layoutPlanWithoutReuse(plan).isOk());
+  Expected<TrainJob> job = TrainJob::create(plan, repetitiveText(), "text", options(1), resolve);
+  ASSERT_TRUE(job.isOk()) << job.status().message();
+  StepMetrics seen;
+  ASSERT_TRUE(job->run([&](const StepMetrics &m) { seen = m; }).isOk());
+  ASSERT_EQ(seen.expertLoad.size(), 1u);
+  const std::vector<int64_t> &load = seen.expertLoad.at(3);
+  ASSERT_EQ(load.size(), 4u);
+  EXPECT_EQ(load[0] + load[1] + load[2] + load[3], kBatch * kSeq);
+  EXPECT_NE(seen.toJson().find("\"expert_load\":{\"3\":["), std::string::npos);
 }
 
 TEST(TrainJob, ClearErrorsForDataAndPlan) {
