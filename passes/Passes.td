@@ -95,4 +95,28 @@ def DsPlanMemory : Pass<"ds-plan-memory", "mlir::ModuleOp"> {
   ];
 }
 
+//===----------------------------------------------------------------------===//
+// Analysis (issue 3)
+//===----------------------------------------------------------------------===//
+
+def DsReport : Pass<"ds-report", "mlir::ModuleOp"> {
+  let summary = "report parameters, FLOPs per token and KV cache of @forward";
+  let description = [{
+    Reads @forward's ds.param arguments and the composite ops that use them (run it
+    before ds-decompose) and prints, per layer and in total: parameters (total: main
+    model without buffers and MTP; activated per token: top_k of the routed experts,
+    without the embedding table; MTP), FLOPs per token (2 x activated matmul weights plus
+    causal attention at the graph's seq; training = 3 x forward including MTP), the MLA
+    KV cache per token against an MHA of the same heads (BF16), and the f32 training
+    state. The conventions are spelled out in passes/analysis/Report.h. The IR is not
+    changed.
+  }];
+  let options = [
+    Option<"jsonFile", "json", "std::string", /*default=*/"\"\"",
+           "also write the report as JSON to this file (via a temporary file and rename)">,
+    Option<"printText", "print", "bool", /*default=*/"true",
+           "print the report table on stdout">
+  ];
+}
+
 #endif // DS_PASSES_TD

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 #include "dialects/ds/DsDialect.h"
 #include "dialects/ds/DsInterfaces.h"
+#include "models/SpecOptMain.h"
 #include "passes/Passes.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -22,5 +23,5 @@ int main(int argc, char **argv) {
   mlir::registerTransformsPasses();
   ds::registerAllDsPasses();
   return mlir::asMainReturnCode(
-      mlir::MlirOptMain(argc, argv, "ds optimizer driver\n", registry));
+      ds::specAwareOptMain(argc, argv, "ds optimizer driver\n", registry));
 }

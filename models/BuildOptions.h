@@ -1,0 +1,23 @@
+//===- BuildOptions.h - what a model builder needs beyond the spec --------===//
+#ifndef DS_MODELS_BUILDOPTIONS_H
+#define DS_MODELS_BUILDOPTIONS_H
+
+#include <cstdint>
+#include <optional>
+
+namespace ds {
+
+/// Shapes are static (docs/ir-conventions.md): the batch and sequence length are fixed
+/// when the graph is built. The training options override the spec's when set.
+struct BuildOptions {
+  int64_t batch = 1;
+  int64_t seq = 128;
+  /// Sequence-wise balance loss weight (V3 report §2.1.2); 0 turns the loss off.
+  std::optional<double> balanceAlpha;
+  /// MTP loss weight lambda (V3 report §2.2).
+  std::optional<double> mtpLambda;
+};
+
+} // namespace ds
+
+#endif

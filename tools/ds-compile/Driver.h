@@ -1,0 +1,54 @@
+//===- Driver.h - ds-compile's stages, as a library -----------------------===//
+//
+// ds-compile turns a model spec into artifacts: the report now, a plan later. Each stage
+// is a function here so that the tool's main only parses flags:
+//   importStage:  spec file -> verified @forward module (frontend + models)
+//   reportStage:  the ds-report pass over it (table on stdout, JSON file)
+// Further stages (training pipeline, plan serialization) take the module that
+// importStage returns and add their passes after the report's.
+//
+//===----------------------------------------------------------------------===//
+#ifndef DS_TOOLS_DS_COMPILE_DRIVER_H
+#define DS_TOOLS_DS_COMPILE_DRIVER_H
+
+#include "models/BuildOptions.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/IR/OwningOpRef.h"
+
+#include "llvm/Support/Error.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <string>
+
+namespace ds {
+
+struct CompileOptions {
+  std::string specPath;
+  BuildOptions build;
+  /// Print the ds-report table on stdout.
+  bool printReport = false;
+  /// Write the ds-report JSON here (empty: do not).
+  std::string reportJsonPath;
+  /// Print the imported @forward module.
+  bool printForward = false;
+};
+
+/// The dialects (and their interface models) every ds-compile context needs.
+void registerCompileDialects(mlir::DialectRegistry &registry);
+
+/// Parses, validates and builds the spec, and verifies the module.
+llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>>
+importStage(mlir::MLIRContext &context, const CompileOptions &options);
+
+/// Runs the ds-report pass on `module` as `options` asks (nothing when neither the table
+/// nor the JSON is requested).
+llvm::Error reportStage(mlir::ModuleOp module, const CompileOptions &options);
+
+/// The whole of ds-compile: import, optional module print on `out`, report.
+llvm::Error runCompile(const CompileOptions &options, llvm::raw_ostream &out);
+
+} // namespace ds
+
+#endif

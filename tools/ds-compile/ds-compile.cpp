@@ -1,0 +1,58 @@
+//===- ds-compile.cpp - model spec to report (and plan) -------------------===//
+//
+//   ds-compile SPEC.json --report                 print parameters, FLOPs, KV cache
+//   ds-compile SPEC.json --report-json=FILE       write them as JSON
+//   ds-compile SPEC.json --emit-forward           print the imported @forward module
+//
+// Flags only; the stages live in tools/ds-compile/Driver.h.
+//
+//===----------------------------------------------------------------------===//
+#include "tools/ds-compile/Driver.h"
+
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/WithColor.h"
+
+namespace cl = llvm::cl;
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  cl::OptionCategory category("ds-compile options");
+  cl::opt<std::string> spec(cl::Positional, cl::Required, cl::desc("<model spec .json>"),
+                            cl::cat(category));
+  cl::opt<bool> report("report", cl::desc("Print the parameter/FLOP/KV-cache report"),
+                       cl::cat(category));
+  cl::opt<std::string> reportJson("report-json", cl::desc("Write the report as JSON to FILE"),
+                                  cl::value_desc("FILE"), cl::cat(category));
+  cl::opt<bool> emitForward("emit-forward", cl::desc("Print the imported @forward module"),
+                            cl::cat(category));
+  cl::opt<int64_t> batch("batch", cl::desc("Batch size of the graph"), cl::init(1),
+                         cl::cat(category));
+  cl::opt<int64_t> seq("seq", cl::desc("Sequence length of the graph"), cl::init(128),
+                       cl::cat(category));
+  cl::opt<double> balanceAlpha(
+      "balance-alpha", cl::desc("Sequence-wise balance loss weight (overrides the spec)"),
+      cl::cat(category));
+  cl::opt<double> mtpLambda("mtp-lambda", cl::desc("MTP loss weight (overrides the spec)"),
+                            cl::cat(category));
+  cl::HideUnrelatedOptions(category);
+  cl::ParseCommandLineOptions(argc, argv, "ds-compile: model spec to report and plan\n");
+
+  ds::CompileOptions options;
+  options.specPath = spec;
+  options.build.batch = batch;
+  options.build.seq = seq;
+  if (balanceAlpha.getNumOccurrences())
+    options.build.balanceAlpha = balanceAlpha;
+  if (mtpLambda.getNumOccurrences())
+    options.build.mtpLambda = mtpLambda;
+  options.printReport = report;
+  options.reportJsonPath = reportJson;
+  options.printForward = emitForward;
+  if (llvm::Error error = ds::runCompile(options, llvm::outs())) {
+    llvm::WithColor::error(llvm::errs(), "ds-compile") << llvm::toString(std::move(error))
+                                                       << "\n";
+    return 1;
+  }
+  return 0;
+}
