@@ -2,6 +2,7 @@
 #include "dialects/ds/DsOpChecker.h"
 
 #include "llvm/ADT/STLExtras.h"
+#include "llvm/Support/Format.h"
 
 using namespace mlir;
 using namespace ds::detail;
@@ -17,6 +18,13 @@ InFlightDiagnostic OpChecker::error() const {
   if (loc)
     return emitError(*loc) << "'" << opName << "' op ";
   return InFlightDiagnostic();
+}
+
+std::string ds::detail::formatNumber(double value) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  os << llvm::format("%g", value);
+  return text;
 }
 
 /// Prints a shape as "2x4x8" (a scalar prints as "scalar").
@@ -81,15 +89,14 @@ LogicalResult OpChecker::dim(RankedTensorType type, StringRef name, int64_t inde
 LogicalResult OpChecker::shape(RankedTensorType type, StringRef name,
                                ArrayRef<int64_t> expected, const Twine &source) const {
   if (type.getRank() != static_cast<int64_t>(expected.size()))
-    return error() << name << " must have rank " << expected.size() << " ("
-                   << source.str() << " is " << shapeString(expected)
+    return error() << name << " must have rank " << expected.size() << " (shape "
+                   << shapeString(expected) << " from " << source.str()
                    << ") but has rank " << type.getRank();
   for (auto [index, want] : llvm::enumerate(expected))
     if (type.getDimSize(index) != want)
       return error() << name << " dimension " << index << " is "
-                     << type.getDimSize(index) << " but " << source.str()
-                     << " implies " << want << " (expected shape "
-                     << shapeString(expected) << ")";
+                     << type.getDimSize(index) << " but expected " << want << " from "
+                     << source.str() << " (shape " << shapeString(expected) << ")";
   return success();
 }
 
@@ -121,17 +128,18 @@ LogicalResult OpChecker::results(Operation *resultsOf,
     return error() << "has " << resultsOf->getNumResults() << " results but "
                    << implied.size() << " are expected";
   for (auto [result, want] : llvm::zip(resultsOf->getResults(), implied)) {
-    auto found = tensorType(result.getType(), ("result " + want.name).str());
+    // Single results are named "result" in ODS; others by their own name.
+    std::string name =
+        want.name == "result" ? std::string("result") : ("result " + want.name).str();
+    auto found = tensorType(result.getType(), name);
     if (!found)
       return failure();
     auto wantTensor = cast<RankedTensorType>(want.type);
-    if (failed(shape(found, ("result " + want.name).str(), wantTensor.getShape(),
-                     "the operands")))
+    if (failed(shape(found, name, wantTensor.getShape(), "the operands")))
       return failure();
     if (found.getElementType() != wantTensor.getElementType())
-      return error() << "result " << want.name << " element type is "
-                     << found.getElementType() << " but the operands imply "
-                     << wantTensor.getElementType();
+      return error() << name << " element type is " << found.getElementType()
+                     << " but the operands imply " << wantTensor.getElementType();
   }
   return success();
 }
@@ -145,7 +153,8 @@ LogicalResult OpChecker::positive(int64_t value, StringRef attr) const {
 LogicalResult OpChecker::positive(double value, StringRef attr) const {
   if (value > 0.0)
     return success();
-  return error() << "attribute '" << attr << "' must be positive but is " << value;
+  return error() << "attribute '" << attr << "' must be positive but is "
+                 << formatNumber(value);
 }
 
 LogicalResult OpChecker::nonNegative(int64_t value, StringRef attr) const {
@@ -157,15 +166,16 @@ LogicalResult OpChecker::nonNegative(int64_t value, StringRef attr) const {
 LogicalResult OpChecker::nonNegative(double value, StringRef attr) const {
   if (value >= 0.0)
     return success();
-  return error() << "attribute '" << attr << "' must be non-negative but is " << value;
+  return error() << "attribute '" << attr << "' must be non-negative but is "
+                 << formatNumber(value);
 }
 
 LogicalResult OpChecker::halfOpen(double value, StringRef attr, double lo,
                                   double hi) const {
   if (value >= lo && value < hi)
     return success();
-  return error() << "attribute '" << attr << "' must be in [" << lo << ", " << hi
-                 << ") but is " << value;
+  return error() << "attribute '" << attr << "' must be in [" << formatNumber(lo)
+                 << ", " << formatNumber(hi) << ") but is " << formatNumber(value);
 }
 
 LogicalResult OpChecker::oneOf(StringRef value, StringRef attr,
@@ -252,15 +262,16 @@ LogicalResult ds::detail::checkRope(const OpChecker &c, const RopeAttrs &rope) {
   if (rope.yarnFactor < 1.0)
     return c.error() << "attribute 'yarn_factor' must be at least 1 (1 disables YaRN) "
                         "but is "
-                     << rope.yarnFactor;
+                     << formatNumber(rope.yarnFactor);
   if (rope.yarnFactor == 1.0)
     return success();
   if (rope.originalMaxPosition == 0)
     return c.error() << "attribute 'yarn_original_max_position' must be positive when "
                         "yarn_factor is "
-                     << rope.yarnFactor;
+                     << formatNumber(rope.yarnFactor);
   if (rope.betaSlow <= 0.0 || rope.betaFast <= rope.betaSlow)
     return c.error() << "YaRN needs yarn_beta_fast > yarn_beta_slow > 0 but they are "
-                     << rope.betaFast << " and " << rope.betaSlow;
+                     << formatNumber(rope.betaFast) << " and "
+                     << formatNumber(rope.betaSlow);
   return success();
 }

@@ -112,6 +112,8 @@ mlir::RankedTensorType withLastDim(mlir::RankedTensorType type, int64_t lastDim)
 mlir::RankedTensorType tensorOf(llvm::ArrayRef<int64_t> shape, mlir::Type elementType);
 /// The scalar `tensor<f32>` of losses, norms and learning rates.
 mlir::RankedTensorType scalarF32(mlir::MLIRContext *context);
+/// A double as a message shows it: "0", "0.5", "1e-06", "inf".
+std::string formatNumber(double value);
 /// ceil(value / divisor) for positive divisors.
 int64_t ceilDiv(int64_t value, int64_t divisor);
 

@@ -186,7 +186,7 @@ LogicalResult MoeOp::verify() {
     return failure();
   if (alpha > 0.0 && !getBalanceLoss())
     return emitOpError("balance_alpha is ")
-           << alpha << " but there is no balance_loss result";
+           << formatNumber(alpha) << " but there is no balance_loss result";
   if (alpha == 0.0 && getBalanceLoss())
     return emitOpError("has a balance_loss result but balance_alpha is 0");
 

@@ -317,7 +317,8 @@ LogicalResult ScaleOp::verify() {
     return failure();
   double factor = getFactor().convertToDouble();
   if (!std::isfinite(factor))
-    return emitOpError("attribute 'factor' must be finite but is ") << factor;
+    return emitOpError("attribute 'factor' must be finite but is ")
+           << formatNumber(factor);
   return c.results(*this, implied);
 }
 
