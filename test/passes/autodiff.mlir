@@ -97,6 +97,8 @@ func.func @forward(%tokens: tensor<2x4xi32> {ds.input = "tokens"},
 // CHECK: %[[Q:.*]], %[[S:.*]] = ds.quantize %[[W]]
 // CHECK: %[[WD:.*]] = ds.dequantize %[[Q]], %[[S]]
 // CHECK: ds.cross_entropy_grad
+// The input x does not depend on a parameter: its linear_dgrad is not kept.
+// CHECK-NOT: ds.linear_dgrad
 // CHECK: %[[DW:.*]] = ds.linear_wgrad
 // CHECK-NOT: ds.convert
 // CHECK: ds.grad_norm %[[DW]] :
