@@ -77,6 +77,81 @@ void attentionProbs(const float *q, const float *kT, const Dims &d, double scale
   }
 }
 
+void forwardHead(const Dims &d, int64_t b, int64_t h, double scale, bool causal,
+                 const float *query, const float *key, const float *value, float *result) {
+  std::vector<float> q(d.seq * d.qkDim), kSlab(d.seq * d.qkDim), kT(d.seq * d.qkDim);
+  std::vector<float> v(d.seq * d.vDim), o(d.seq * d.vDim, 0.0f), probs(d.seq * d.seq);
+  gather(query, d, d.qkDim, b, h, q.data());
+  gather(key, d, d.qkDim, b, h, kSlab.data());
+  gather(value, d, d.vDim, b, h, v.data());
+  transpose(kSlab.data(), d.seq, d.qkDim, kT.data());
+  attentionProbs(q.data(), kT.data(), d, scale, causal, probs.data());
+  for (int64_t i = 0; i < d.seq; ++i) {
+    float *oRow = o.data() + i * d.vDim;
+    for (int64_t j = 0; j < keysOf(i, d.seq, causal); ++j) {
+      float p = probs[i * d.seq + j];
+      const float *vRow = v.data() + j * d.vDim;
+      for (int64_t c = 0; c < d.vDim; ++c)
+        oRow[c] += p * vRow[c];
+    }
+  }
+  scatter(o.data(), d, d.vDim, b, h, result);
+}
+
+struct HeadGradients {
+  float *query, *key, *value;
+};
+
+void backwardHead(const Dims &d, int64_t b, int64_t h, double scale, bool causal,
+                  const float *query, const float *key, const float *value,
+                  const float *resultGrad, const HeadGradients &out) {
+  int64_t qkSize = d.seq * d.qkDim, vSize = d.seq * d.vDim;
+  std::vector<float> q(qkSize), kSlab(qkSize), kT(qkSize), v(vSize), vT(vSize), dO(vSize);
+  std::vector<float> dQ(qkSize, 0.0f), dK(qkSize, 0.0f), dV(vSize, 0.0f);
+  std::vector<float> probs(d.seq * d.seq), dP(d.seq);
+  float scaleF = static_cast<float>(scale);
+  gather(query, d, d.qkDim, b, h, q.data());
+  gather(key, d, d.qkDim, b, h, kSlab.data());
+  gather(value, d, d.vDim, b, h, v.data());
+  gather(resultGrad, d, d.vDim, b, h, dO.data());
+  transpose(kSlab.data(), d.seq, d.qkDim, kT.data());
+  transpose(v.data(), d.seq, d.vDim, vT.data());
+  attentionProbs(q.data(), kT.data(), d, scale, causal, probs.data());
+  for (int64_t i = 0; i < d.seq; ++i) {
+    int64_t keys = keysOf(i, d.seq, causal);
+    const float *p = probs.data() + i * d.seq;
+    const float *dORow = dO.data() + i * d.vDim;
+    std::fill(dP.begin(), dP.begin() + keys, 0.0f);
+    for (int64_t c = 0; c < d.vDim; ++c) {
+      float g = dORow[c];
+      const float *vCol = vT.data() + c * d.seq;
+      for (int64_t j = 0; j < keys; ++j)
+        dP[j] += g * vCol[j];
+    }
+    double rowDot = 0.0;
+    for (int64_t j = 0; j < keys; ++j)
+      rowDot += static_cast<double>(p[j]) * dP[j];
+    float rowDotF = static_cast<float>(rowDot);
+    const float *qRow = q.data() + i * d.qkDim;
+    float *dQRow = dQ.data() + i * d.qkDim;
+    for (int64_t j = 0; j < keys; ++j) {
+      float dS = p[j] * (dP[j] - rowDotF) * scaleF;
+      const float *kRow = kSlab.data() + j * d.qkDim;
+      float *dKRow = dK.data() + j * d.qkDim;
+      for (int64_t c = 0; c < d.qkDim; ++c) {
+        dQRow[c] += dS * kRow[c];
+        dKRow[c] += dS * qRow[c];
+      }
+      float *dVRow = dV.data() + j * d.vDim;
+      for (int64_t c = 0; c < d.vDim; ++c)
+        dVRow[c] += p[j] * dORow[c];
+    }
+  }
+  scatter(dQ.data(), d, d.qkDim, b, h, out.query);
+  scatter(dK.data(), d, d.qkDim, b, h, out.key);
+  scatter(dV.data(), d, d.vDim, b, h, out.value);
+}
+
 Status checkShapes(const char *kernel, const KernelCall &call, Dims &d) {
   const TensorView &q = call.inputs[0], &k = call.inputs[1], &v = call.inputs[2];
   if (q.rank() != 4)
@@ -104,27 +179,11 @@ Status attention(KernelCall &call) {
   DS_RETURN_IF_ERROR(expectShape(k, "result", call.outputs[0], call.inputs[2].shape));
   FloatReader query(call.inputs[0]), key(call.inputs[1]), value(call.inputs[2]);
   FloatWriter result(call.outputs[0]);
-  std::vector<float> q(d.seq * d.qkDim), kSlab(d.seq * d.qkDim), kT(d.seq * d.qkDim);
-  std::vector<float> v(d.seq * d.vDim), o(d.seq * d.vDim), probs(d.seq * d.seq);
-  for (int64_t b = 0; b < d.batch; ++b)
-    for (int64_t h = 0; h < d.heads; ++h) {
-      gather(query.data(), d, d.qkDim, b, h, q.data());
-      gather(key.data(), d, d.qkDim, b, h, kSlab.data());
-      gather(value.data(), d, d.vDim, b, h, v.data());
-      transpose(kSlab.data(), d.seq, d.qkDim, kT.data());
-      attentionProbs(q.data(), kT.data(), d, scale, causal, probs.data());
-      std::fill(o.begin(), o.end(), 0.0f);
-      for (int64_t i = 0; i < d.seq; ++i) {
-        float *oRow = o.data() + i * d.vDim;
-        for (int64_t j = 0; j < keysOf(i, d.seq, causal); ++j) {
-          float p = probs[i * d.seq + j];
-          const float *vRow = v.data() + j * d.vDim;
-          for (int64_t c = 0; c < d.vDim; ++c)
-            oRow[c] += p * vRow[c];
-        }
-      }
-      scatter(o.data(), d, d.vDim, b, h, result.data());
-    }
+  // (batch, head) pairs are independent and each writes its own slice of the result.
+#pragma omp parallel for schedule(static)
+  for (int64_t pair = 0; pair < d.batch * d.heads; ++pair)
+    forwardHead(d, pair / d.heads, pair % d.heads, scale, causal, query.data(), key.data(),
+                value.data(), result.data());
   return Status::ok();
 }
 
@@ -153,56 +212,11 @@ Status attentionGrad(KernelCall &call) {
   FloatReader query(call.inputs[0]), key(call.inputs[1]), value(call.inputs[2]);
   FloatReader resultGrad(call.inputs[4]);
   FloatWriter queryGrad(call.outputs[0]), keyGrad(call.outputs[1]), valueGrad(call.outputs[2]);
-  int64_t qkSize = d.seq * d.qkDim, vSize = d.seq * d.vDim;
-  std::vector<float> q(qkSize), kSlab(qkSize), kT(qkSize), v(vSize), vT(vSize), dO(vSize);
-  std::vector<float> dQ(qkSize), dK(qkSize), dV(vSize), probs(d.seq * d.seq), dP(d.seq);
-  float scaleF = static_cast<float>(scale);
-  for (int64_t b = 0; b < d.batch; ++b)
-    for (int64_t h = 0; h < d.heads; ++h) {
-      gather(query.data(), d, d.qkDim, b, h, q.data());
-      gather(key.data(), d, d.qkDim, b, h, kSlab.data());
-      gather(value.data(), d, d.vDim, b, h, v.data());
-      gather(resultGrad.data(), d, d.vDim, b, h, dO.data());
-      transpose(kSlab.data(), d.seq, d.qkDim, kT.data());
-      transpose(v.data(), d.seq, d.vDim, vT.data());
-      attentionProbs(q.data(), kT.data(), d, scale, causal, probs.data());
-      std::fill(dQ.begin(), dQ.end(), 0.0f);
-      std::fill(dK.begin(), dK.end(), 0.0f);
-      std::fill(dV.begin(), dV.end(), 0.0f);
-      for (int64_t i = 0; i < d.seq; ++i) {
-        int64_t keys = keysOf(i, d.seq, causal);
-        const float *p = probs.data() + i * d.seq;
-        const float *dORow = dO.data() + i * d.vDim;
-        std::fill(dP.begin(), dP.begin() + keys, 0.0f);
-        for (int64_t c = 0; c < d.vDim; ++c) {
-          float g = dORow[c];
-          const float *vCol = vT.data() + c * d.seq;
-          for (int64_t j = 0; j < keys; ++j)
-            dP[j] += g * vCol[j];
-        }
-        double rowDot = 0.0;
-        for (int64_t j = 0; j < keys; ++j)
-          rowDot += static_cast<double>(p[j]) * dP[j];
-        float rowDotF = static_cast<float>(rowDot);
-        const float *qRow = q.data() + i * d.qkDim;
-        float *dQRow = dQ.data() + i * d.qkDim;
-        for (int64_t j = 0; j < keys; ++j) {
-          float dS = p[j] * (dP[j] - rowDotF) * scaleF;
-          const float *kRow = kSlab.data() + j * d.qkDim;
-          float *dKRow = dK.data() + j * d.qkDim;
-          for (int64_t c = 0; c < d.qkDim; ++c) {
-            dQRow[c] += dS * kRow[c];
-            dKRow[c] += dS * qRow[c];
-          }
-          float *dVRow = dV.data() + j * d.vDim;
-          for (int64_t c = 0; c < d.vDim; ++c)
-            dVRow[c] += p[j] * dORow[c];
-        }
-      }
-      scatter(dQ.data(), d, d.qkDim, b, h, queryGrad.data());
-      scatter(dK.data(), d, d.qkDim, b, h, keyGrad.data());
-      scatter(dV.data(), d, d.vDim, b, h, valueGrad.data());
-    }
+  HeadGradients grads{queryGrad.data(), keyGrad.data(), valueGrad.data()};
+#pragma omp parallel for schedule(static)
+  for (int64_t pair = 0; pair < d.batch * d.heads; ++pair)
+    backwardHead(d, pair / d.heads, pair % d.heads, scale, causal, query.data(), key.data(),
+                 value.data(), resultGrad.data(), grads);
   return Status::ok();
 }
 

@@ -40,14 +40,15 @@ Status checkLabels(const char *k, const KernelCall &call, Rows &r) {
   return Status::ok();
 }
 
-/// Row maximum and log(sum(exp(x - max))).
+/// Row maximum and log(sum(exp(x - max))); exponentials in FP32 (each within an ulp),
+/// their sum in double.
 void logSumExp(const float *x, int64_t vocab, float &maxLogit, double &logSum) {
   maxLogit = -INFINITY;
   for (int64_t j = 0; j < vocab; ++j)
     maxLogit = std::max(maxLogit, x[j]);
   double sum = 0.0;
   for (int64_t j = 0; j < vocab; ++j)
-    sum += std::exp(static_cast<double>(x[j] - maxLogit));
+    sum += std::exp(x[j] - maxLogit);
   logSum = std::log(sum);
 }
 
@@ -62,7 +63,10 @@ Status crossEntropy(KernelCall &call) {
   DS_RETURN_IF_ERROR(expectElements(k, "result", call.outputs[0], 1));
   FloatReader logits(call.inputs[0]);
   const int32_t *labels = call.inputs[1].as<const int32_t>();
-  double total = 0.0;
+  // Per-row losses first (rows are independent), then one sum in row order, so the
+  // result does not depend on how rows are spread over threads.
+  std::vector<double> rowLoss(r.rows, 0.0);
+#pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < r.rows; ++i) {
     if (labels[i] == r.ignoreIndex)
       continue;
@@ -70,8 +74,11 @@ Status crossEntropy(KernelCall &call) {
     float maxLogit;
     double logSum;
     logSumExp(x, r.vocab, maxLogit, logSum);
-    total += logSum - (static_cast<double>(x[labels[i]]) - maxLogit);
+    rowLoss[i] = logSum - (static_cast<double>(x[labels[i]]) - maxLogit);
   }
+  double total = 0.0;
+  for (double loss : rowLoss)
+    total += loss;
   writeScalar(call.outputs[0], r.counted == 0 ? 0.0f : static_cast<float>(total / r.counted));
   return Status::ok();
 }
@@ -90,6 +97,7 @@ Status crossEntropyGrad(KernelCall &call) {
   FloatWriter logitsGrad(call.outputs[0]);
   const int32_t *labels = call.inputs[1].as<const int32_t>();
   double perRow = r.counted == 0 ? 0.0 : readScalar(call.inputs[2]) / r.counted;
+#pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < r.rows; ++i) {
     float *dx = logitsGrad.data() + i * r.vocab;
     if (labels[i] == r.ignoreIndex) {
@@ -100,10 +108,11 @@ Status crossEntropyGrad(KernelCall &call) {
     float maxLogit;
     double logSum;
     logSumExp(x, r.vocab, maxLogit, logSum);
-    for (int64_t j = 0; j < r.vocab; ++j) {
-      double p = std::exp(static_cast<double>(x[j] - maxLogit) - logSum);
-      dx[j] = static_cast<float>((p - (j == labels[i] ? 1.0 : 0.0)) * perRow);
-    }
+    float shift = static_cast<float>(maxLogit + logSum);
+    float scale = static_cast<float>(perRow);
+    for (int64_t j = 0; j < r.vocab; ++j)
+      dx[j] = std::exp(x[j] - shift) * scale;
+    dx[labels[i]] -= scale;
   }
   return Status::ok();
 }
