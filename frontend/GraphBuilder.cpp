@@ -46,16 +46,14 @@ Value GraphBuilder::addInput(llvm::StringRef name, RankedTensorType type) {
   return addArgument(type, attrs, name);
 }
 
-Value GraphBuilder::addParam(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
-                             ParamInit init) {
+Value GraphBuilder::addParam(llvm::StringRef name, llvm::ArrayRef<int64_t> shape, ParamInit init) {
   NamedAttrList attrs;
   attrs.append("ds.param", opBuilder.getStringAttr(name));
   attrs.append("ds.init", opBuilder.getStringAttr(paramInitName(init)));
   return addArgument(f32Tensor(shape), attrs, name);
 }
 
-Value GraphBuilder::addBuffer(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
-                              ParamInit init) {
+Value GraphBuilder::addBuffer(llvm::StringRef name, llvm::ArrayRef<int64_t> shape, ParamInit init) {
   NamedAttrList attrs;
   attrs.append("ds.buffer", opBuilder.getStringAttr(name));
   attrs.append("ds.init", opBuilder.getStringAttr(paramInitName(init)));
@@ -66,9 +64,8 @@ void GraphBuilder::addOutput(llvm::StringRef name, Value value) {
   if (!resultNames.try_emplace(name, results.size()).second && duplicate.empty())
     duplicate = ("two results are named \"" + name + "\"").str();
   results.push_back(value);
-  resultAttrs.push_back(
-      opBuilder.getDictionaryAttr(opBuilder.getNamedAttr("ds.output",
-                                                         opBuilder.getStringAttr(name))));
+  resultAttrs.push_back(opBuilder.getDictionaryAttr(
+      opBuilder.getNamedAttr("ds.output", opBuilder.getStringAttr(name))));
 }
 
 llvm::Expected<OwningOpRef<ModuleOp>> GraphBuilder::finish() {

@@ -44,8 +44,7 @@ public:
   /// Appends an f32 argument `{ds.param = name, ds.init = init}`.
   mlir::Value addParam(llvm::StringRef name, llvm::ArrayRef<int64_t> shape, ParamInit init);
   /// Appends an f32 argument `{ds.buffer = name, ds.init = init}`: state without gradient.
-  mlir::Value addBuffer(llvm::StringRef name, llvm::ArrayRef<int64_t> shape,
-                        ParamInit init);
+  mlir::Value addBuffer(llvm::StringRef name, llvm::ArrayRef<int64_t> shape, ParamInit init);
   /// Appends a result `{ds.output = name}`.
   void addOutput(llvm::StringRef name, mlir::Value value);
 

@@ -28,8 +28,7 @@ double ModelSpec::softmaxScale() const {
 double ModelSpec::ropeAttentionFactor() const {
   if (!yarn)
     return 1.0;
-  return yarnMscale(yarn->factor, yarn->mscale) /
-         yarnMscale(yarn->factor, yarn->mscaleAllDim);
+  return yarnMscale(yarn->factor, yarn->mscale) / yarnMscale(yarn->factor, yarn->mscaleAllDim);
 }
 
 llvm::StringRef ModelSpec::scoreFuncName() const {
@@ -94,8 +93,7 @@ std::string ds::modelSpecToJson(const ModelSpec &spec) {
       json.attributeObject("rope_scaling", [&] {
         json.attribute("type", "yarn");
         json.attribute("factor", spec.yarn->factor);
-        json.attribute("original_max_position_embeddings",
-                       spec.yarn->originalMaxPosition);
+        json.attribute("original_max_position_embeddings", spec.yarn->originalMaxPosition);
         json.attribute("beta_fast", spec.yarn->betaFast);
         json.attribute("beta_slow", spec.yarn->betaSlow);
         json.attribute("mscale", spec.yarn->mscale);

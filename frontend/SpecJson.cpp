@@ -52,9 +52,7 @@ bool KeyReader::hasValue(llvm::StringRef key) const {
   return value && value->kind() != Value::Null;
 }
 
-std::string KeyReader::quoted(llvm::StringRef key) const {
-  return "`" + prefix + key.str() + "`";
-}
+std::string KeyReader::quoted(llvm::StringRef key) const { return "`" + prefix + key.str() + "`"; }
 
 void KeyReader::fail(const llvm::Twine &message) {
   if (!firstError)
@@ -76,8 +74,7 @@ const Value *KeyReader::lookup(llvm::StringRef key, bool required) {
   return value;
 }
 
-void KeyReader::wrongType(llvm::StringRef key, llvm::StringRef expected,
-                          const Value &found) {
+void KeyReader::wrongType(llvm::StringRef key, llvm::StringRef expected, const Value &found) {
   fail(quoted(key) + " must be " + expected + ", got " + describeJsonValue(found));
 }
 

@@ -61,8 +61,7 @@ public:
 
 private:
   const llvm::json::Value *lookup(llvm::StringRef key, bool required);
-  void wrongType(llvm::StringRef key, llvm::StringRef expected,
-                 const llvm::json::Value &found);
+  void wrongType(llvm::StringRef key, llvm::StringRef expected, const llvm::json::Value &found);
 
   const llvm::json::Object &object;
   std::string prefix;

@@ -30,8 +30,7 @@ YarnSpec readYarn(KeyReader &keys) {
 }
 
 /// `rope_scaling` (type under "type" or "rope_type") or `rope_parameters`.
-void readRopeScaling(KeyReader &keys, const Object &rope, llvm::StringRef name,
-                     ModelSpec &spec) {
+void readRopeScaling(KeyReader &keys, const Object &rope, llvm::StringRef name, ModelSpec &spec) {
   KeyReader ropeKeys(rope, (name + ".").str());
   std::string type = ropeKeys.has("rope_type") ? ropeKeys.optionalString("rope_type", "")
                                                : ropeKeys.optionalString("type", "default");
@@ -40,14 +39,14 @@ void readRopeScaling(KeyReader &keys, const Object &rope, llvm::StringRef name,
   if (type == "yarn")
     spec.yarn = readYarn(ropeKeys);
   else if (type != "default")
-    ropeKeys.fail(ropeKeys.quoted(ropeKeys.has("rope_type") ? "rope_type" : "type") +
-                  " \"" + type + "\" is not supported (expected \"yarn\" or \"default\")");
+    ropeKeys.fail(ropeKeys.quoted(ropeKeys.has("rope_type") ? "rope_type" : "type") + " \"" + type +
+                  "\" is not supported (expected \"yarn\" or \"default\")");
   if (llvm::Error error = ropeKeys.takeError())
     keys.fail(llvm::toString(std::move(error)));
 }
 
 /// Architecture variants that DeepSeek's configs could express but ds does not build.
-void rejectUnsupported(KeyReader &keys, const ModelSpec &spec) {
+void rejectUnsupported(KeyReader &keys) {
   std::string act = keys.optionalString("hidden_act", "silu");
   if (act != "silu")
     keys.fail("`hidden_act` \"" + act + "\" is not supported: DeepSeek FFNs use SwiGLU (silu)");
@@ -59,12 +58,15 @@ void rejectUnsupported(KeyReader &keys, const ModelSpec &spec) {
   if (freq != 1)
     keys.fail("`moe_layer_freq` (" + llvm::Twine(freq) +
               ") is not supported: every layer from `first_k_dense_replace` on is MoE");
-  if (std::optional<int64_t> kvHeads = keys.optionalNullableInt("num_key_value_heads"))
-    if (*kvHeads != spec.numAttentionHeads)
-      keys.fail("`num_key_value_heads` (" + llvm::Twine(*kvHeads) +
-                ") must equal `num_attention_heads` (" +
-                llvm::Twine(spec.numAttentionHeads) +
-                "): MLA shares one latent across heads, it has no grouped KV heads");
+}
+
+/// Checked after validation, so that a bad `num_attention_heads` is reported as such.
+llvm::Error checkKvHeads(std::optional<int64_t> kvHeads, const ModelSpec &spec) {
+  if (!kvHeads || *kvHeads == spec.numAttentionHeads)
+    return llvm::Error::success();
+  return specError("`num_key_value_heads` (" + llvm::Twine(*kvHeads) +
+                   ") must equal `num_attention_heads` (" + llvm::Twine(spec.numAttentionHeads) +
+                   "): MLA shares one latent across heads, it has no grouped KV heads");
 }
 
 void readRouting(KeyReader &keys, ModelSpec &spec) {
@@ -100,8 +102,7 @@ void readRouting(KeyReader &keys, ModelSpec &spec) {
     spec.topkGroup = keys.requiredInt("topk_group");
   }
   spec.normTopkProb = keys.optionalBool("norm_topk_prob", isV3(spec));
-  spec.routedScalingFactor =
-      keys.optionalNumber("routed_scaling_factor", isV3(spec) ? 2.5 : 1.0);
+  spec.routedScalingFactor = keys.optionalNumber("routed_scaling_factor", isV3(spec) ? 2.5 : 1.0);
 }
 
 void readTrainingOptions(KeyReader &keys, ModelSpec &spec) {
@@ -142,7 +143,8 @@ llvm::Expected<ModelSpec> parseHfConfig(const Object &root) {
   spec.qkRopeHeadDim = keys.requiredInt("qk_rope_head_dim");
   spec.vHeadDim = keys.requiredInt("v_head_dim");
   readRouting(keys, spec);
-  rejectUnsupported(keys, spec);
+  rejectUnsupported(keys);
+  std::optional<int64_t> kvHeads = keys.optionalNullableInt("num_key_value_heads");
 
   spec.ropeTheta = keys.optionalNumber("rope_theta", 10000.0);
   spec.ropeInterleave = keys.optionalBool("rope_interleave", true);
@@ -160,9 +162,10 @@ llvm::Expected<ModelSpec> parseHfConfig(const Object &root) {
   readTrainingOptions(keys, spec);
   if (llvm::Error error = keys.takeError())
     return std::move(error);
-  SpecKeyNames names =
-      useRopeParameters ? SpecKeyNames::hfRopeParameters() : SpecKeyNames();
+  SpecKeyNames names = useRopeParameters ? SpecKeyNames::hfRopeParameters() : SpecKeyNames();
   if (llvm::Error error = validateModelSpec(spec, names))
+    return std::move(error);
+  if (llvm::Error error = checkKvHeads(kvHeads, spec))
     return std::move(error);
   return spec;
 }
@@ -201,8 +204,7 @@ llvm::Expected<ModelSpec> parseDeepSeekConfig(const Object &root) {
   } else if (scoring == "softmax") {
     spec.modelType = "deepseek_v2";
     spec.scoringFunc = ScoreFunc::Softmax;
-    spec.topkMethod =
-        spec.nGroup > 1 ? TopkMethod::GroupLimitedGreedy : TopkMethod::Greedy;
+    spec.topkMethod = spec.nGroup > 1 ? TopkMethod::GroupLimitedGreedy : TopkMethod::Greedy;
     spec.normTopkProb = false;
   } else {
     keys.fail("`score_func` \"" + scoring +
@@ -248,8 +250,8 @@ llvm::Expected<ModelSpec> parseSpecObject(const Object &object) {
                    "or `dim` (DeepSeek inference config)");
 }
 
-/// "[3:14, byte=40]: Expected , or }" from llvm::json becomes "3:15: expected , or }"
-/// (columns counted from 1, as compilers print them).
+/// "[3:14, byte=40]: Expected , or }" from llvm::json becomes "3:14: Expected , or }"
+/// (llvm::json counts the column of the offending character from 1 already).
 std::string formatJsonError(llvm::Error error) {
   std::string text = llvm::toString(std::move(error));
   llvm::StringRef rest(text);
@@ -258,17 +260,14 @@ std::string formatJsonError(llvm::Error error) {
       !rest.consumeInteger(10, column)) {
     size_t colon = rest.find("]: ");
     if (colon != llvm::StringRef::npos)
-      return (llvm::Twine(line) + ":" + llvm::Twine(column + 1) + ": " +
-              rest.substr(colon + 3))
-          .str();
+      return (llvm::Twine(line) + ":" + llvm::Twine(column) + ": " + rest.substr(colon + 3)).str();
   }
   return text;
 }
 
 } // namespace
 
-llvm::Expected<ModelSpec> ds::parseModelSpec(llvm::StringRef jsonText,
-                                             llvm::StringRef sourceName) {
+llvm::Expected<ModelSpec> ds::parseModelSpec(llvm::StringRef jsonText, llvm::StringRef sourceName) {
   llvm::Expected<llvm::json::Value> root = llvm::json::parse(jsonText);
   if (!root)
     return specError(sourceName + ":" + formatJsonError(root.takeError()) +

@@ -35,8 +35,7 @@
 namespace ds {
 
 /// Parses and validates a spec from JSON text; messages start with `sourceName: `.
-llvm::Expected<ModelSpec> parseModelSpec(llvm::StringRef jsonText,
-                                         llvm::StringRef sourceName);
+llvm::Expected<ModelSpec> parseModelSpec(llvm::StringRef jsonText, llvm::StringRef sourceName);
 
 /// Reads `path` and parses it as above.
 llvm::Expected<ModelSpec> loadModelSpec(llvm::StringRef path);

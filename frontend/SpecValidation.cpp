@@ -61,13 +61,13 @@ public:
   }
   void positive(StringRef key, int64_t value) {
     require(value > 0, "`" + key + "` (" + Twine(value) + ") must be positive");
-    require(value <= kMaxDim, "`" + key + "` (" + Twine(value) + ") must be at most " +
-                                  Twine(kMaxDim));
+    require(value <= kMaxDim,
+            "`" + key + "` (" + Twine(value) + ") must be at most " + Twine(kMaxDim));
   }
   void nonNegative(StringRef key, int64_t value) {
     require(value >= 0, "`" + key + "` (" + Twine(value) + ") must not be negative");
-    require(value <= kMaxDim, "`" + key + "` (" + Twine(value) + ") must be at most " +
-                                  Twine(kMaxDim));
+    require(value <= kMaxDim,
+            "`" + key + "` (" + Twine(value) + ") must be at most " + Twine(kMaxDim));
   }
   void positiveReal(StringRef key, double value) {
     require(std::isfinite(value) && value > 0,
@@ -84,7 +84,7 @@ public:
       if (dim <= 0)
         return;
       if (llvm::MulOverflow(product, dim, product)) {
-        require(false, "the model is too large: " + what + " has more than 2^63 elements");
+        require(false, "the model is too large: " + what + " would hold more than 2^63 elements");
         return;
       }
     }
@@ -103,14 +103,13 @@ void checkAttention(Rules &rules, const ModelSpec &spec, const SpecKeyNames &nam
   rules.positive(names.qkRopeHeadDim, spec.qkRopeHeadDim);
   rules.positive(names.vHeadDim, spec.vHeadDim);
   // RoPE rotates pairs of channels (V2 report §2.1.3).
-  rules.require(spec.qkRopeHeadDim % 2 == 0,
-                "`" + names.qkRopeHeadDim + "` (" + Twine(spec.qkRopeHeadDim) +
-                    ") must be even: RoPE rotates pairs of channels");
+  rules.require(spec.qkRopeHeadDim % 2 == 0, "`" + names.qkRopeHeadDim + "` (" +
+                                                 Twine(spec.qkRopeHeadDim) +
+                                                 ") must be even: RoPE rotates pairs of channels");
   rules.representable({spec.numAttentionHeads, spec.qkHeadDim(),
                        spec.qLoraRank > 0 ? spec.qLoraRank : spec.hiddenSize},
                       "the query projection");
-  rules.representable({spec.numAttentionHeads, spec.qkNopeHeadDim + spec.vHeadDim,
-                       spec.kvLoraRank},
+  rules.representable({spec.numAttentionHeads, spec.qkNopeHeadDim + spec.vHeadDim, spec.kvLoraRank},
                       "`kv_b_proj`");
   rules.representable({spec.hiddenSize, spec.numAttentionHeads, spec.vHeadDim}, "`o_proj`");
 }
@@ -133,18 +132,16 @@ void checkMoe(Rules &rules, const ModelSpec &spec, const SpecKeyNames &names) {
   // Group-limited routing splits the experts into equal groups (V3 report §2.1.2).
   rules.require(spec.nRoutedExperts % spec.nGroup == 0,
                 "`" + names.nRoutedExperts + "` (" + Twine(spec.nRoutedExperts) +
-                    ") must be divisible by `" + names.nGroup + "` (" +
-                    Twine(spec.nGroup) + ")");
-  rules.require(spec.topkGroup <= spec.nGroup,
-                "`" + names.topkGroup + "` (" + Twine(spec.topkGroup) +
-                    ") must be at most `" + names.nGroup + "` (" + Twine(spec.nGroup) +
-                    ")");
+                    ") must be divisible by `" + names.nGroup + "` (" + Twine(spec.nGroup) + ")");
+  rules.require(spec.topkGroup <= spec.nGroup, "`" + names.topkGroup + "` (" +
+                                                   Twine(spec.topkGroup) + ") must be at most `" +
+                                                   names.nGroup + "` (" + Twine(spec.nGroup) + ")");
   int64_t perGroup = spec.nRoutedExperts / spec.nGroup;
   int64_t reachable = std::min(spec.topkGroup, spec.nGroup) * perGroup;
   rules.require(spec.numExpertsPerTok <= reachable,
                 "`" + names.numExpertsPerTok + "` (" + Twine(spec.numExpertsPerTok) +
-                    ") exceeds the experts in the chosen groups: `" + names.topkGroup +
-                    "` (" + Twine(spec.topkGroup) + ") groups of " + Twine(perGroup) +
+                    ") exceeds the experts in the chosen groups: `" + names.topkGroup + "` (" +
+                    Twine(spec.topkGroup) + ") groups of " + Twine(perGroup) +
                     " experts hold only " + Twine(reachable));
   if (spec.topkMethod == TopkMethod::NoauxTc && spec.nGroup > 1)
     rules.require(perGroup >= 2, "topk_method noaux_tc scores a group by its top-2 experts: `" +
@@ -163,10 +160,10 @@ void checkRope(Rules &rules, const ModelSpec &spec, const SpecKeyNames &names) {
                 "`" + names.yarnFactor + "` (" + formatNumber(yarn.factor) +
                     ") must be at least 1 (YaRN only extends the context)");
   rules.positive(names.yarnOriginalMaxPosition, yarn.originalMaxPosition);
-  rules.require(yarn.betaFast > yarn.betaSlow,
-                "`" + names.yarnBetaFast + "` (" + formatNumber(yarn.betaFast) +
-                    ") must be greater than `" + names.yarnBetaSlow + "` (" +
-                    formatNumber(yarn.betaSlow) + ")");
+  rules.require(yarn.betaFast > yarn.betaSlow, "`" + names.yarnBetaFast + "` (" +
+                                                   formatNumber(yarn.betaFast) +
+                                                   ") must be greater than `" + names.yarnBetaSlow +
+                                                   "` (" + formatNumber(yarn.betaSlow) + ")");
   rules.nonNegativeReal(names.yarnMscale, yarn.mscale);
   rules.nonNegativeReal(names.yarnMscaleAllDim, yarn.mscaleAllDim);
 }

@@ -11,8 +11,7 @@
 using namespace ds;
 using namespace mlir;
 
-llvm::Expected<OwningOpRef<ModuleOp>> ds::buildModel(MLIRContext &context,
-                                                     const ModelSpec &spec,
+llvm::Expected<OwningOpRef<ModuleOp>> ds::buildModel(MLIRContext &context, const ModelSpec &spec,
                                                      const BuildOptions &options) {
   if (spec.modelType != "deepseek_v3" && spec.modelType != "deepseek_v2")
     return specError("no model builder for model_type \"" + spec.modelType + "\"");
@@ -32,9 +31,8 @@ llvm::Expected<OwningOpRef<ModuleOp>> ds::buildModel(MLIRContext &context,
   return specError("the " + spec.modelType + " graph does not verify:" + diagnostics);
 }
 
-llvm::Expected<OwningOpRef<ModuleOp>> ds::importModelSpec(MLIRContext &context,
-                                                          llvm::StringRef path,
-                                                          const BuildOptions &options) {
+llvm::Expected<OwningOpRef<ModuleOp>>
+ds::importModelSpec(MLIRContext &context, llvm::StringRef path, const BuildOptions &options) {
   llvm::Expected<ModelSpec> spec = loadModelSpec(path);
   if (!spec)
     return spec.takeError();

@@ -19,8 +19,7 @@ buildModel(mlir::MLIRContext &context, const ModelSpec &spec, const BuildOptions
 
 /// Loads, validates and builds the spec at `path` (see frontend/SpecParser.h).
 llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>>
-importModelSpec(mlir::MLIRContext &context, llvm::StringRef path,
-                const BuildOptions &options);
+importModelSpec(mlir::MLIRContext &context, llvm::StringRef path, const BuildOptions &options);
 
 } // namespace ds
 

@@ -25,8 +25,7 @@ LogicalResult ds::specAwareOptMain(int argc, char **argv, llvm::StringRef toolNa
   static llvm::cl::opt<int64_t> seq(
       "seq", llvm::cl::desc("Sequence length of the graph built from a .json model spec"),
       llvm::cl::init(128));
-  auto [inputFilename, outputFilename] =
-      registerAndParseCLIOptions(argc, argv, toolName, registry);
+  auto [inputFilename, outputFilename] = registerAndParseCLIOptions(argc, argv, toolName, registry);
   if (!llvm::StringRef(inputFilename).ends_with(".json"))
     return MlirOptMain(argc, argv, inputFilename, outputFilename, registry);
 
@@ -37,8 +36,7 @@ LogicalResult ds::specAwareOptMain(int argc, char **argv, llvm::StringRef toolNa
     BuildOptions options;
     options.batch = batch;
     options.seq = seq;
-    llvm::Expected<OwningOpRef<ModuleOp>> module =
-        importModelSpec(context, inputFilename, options);
+    llvm::Expected<OwningOpRef<ModuleOp>> module = importModelSpec(context, inputFilename, options);
     if (!module) {
       llvm::errs() << tool << ": error: " << llvm::toString(module.takeError()) << "\n";
       return failure();

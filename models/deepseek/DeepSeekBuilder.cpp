@@ -33,9 +33,7 @@ public:
 private:
   OpBuilder &b() { return graph.builder(); }
   Location loc() { return graph.location(); }
-  RankedTensorType activationType(int64_t width) {
-    return graph.f32Tensor({batch, seq, width});
-  }
+  RankedTensorType activationType(int64_t width) { return graph.f32Tensor({batch, seq, width}); }
   static std::string layerPrefix(int64_t layer) {
     return ("model.layers." + llvm::Twine(layer) + ".").str();
   }
@@ -100,8 +98,8 @@ Value DeepSeekBuilder::attentionBlock(int64_t layer, Value x) {
   Value kvB = graph.addParam(attn + "kv_b_proj.weight",
                              {heads * (spec.qkNopeHeadDim + spec.vHeadDim), spec.kvLoraRank},
                              ParamInit::Normal);
-  Value o = graph.addParam(attn + "o_proj.weight", {hidden, heads * spec.vHeadDim},
-                           ParamInit::Normal);
+  Value o =
+      graph.addParam(attn + "o_proj.weight", {hidden, heads * spec.vHeadDim}, ParamInit::Normal);
 
   Value normed = rmsNorm(x, norm);
   const YarnSpec yarn = spec.yarn.value_or(YarnSpec());
@@ -121,8 +119,7 @@ Value DeepSeekBuilder::attentionBlock(int64_t layer, Value x) {
 /// post_attention_layernorm -> dense FFN or MoE -> residual.
 Value DeepSeekBuilder::ffnBlock(int64_t layer, Value x) {
   std::string p = layerPrefix(layer);
-  Value norm =
-      graph.addParam(p + "post_attention_layernorm.weight", {hidden}, ParamInit::Ones);
+  Value norm = graph.addParam(p + "post_attention_layernorm.weight", {hidden}, ParamInit::Ones);
   Value normed = rmsNorm(x, norm);
   Value ffn = spec.isMoeLayer(layer) ? moeFfn(layer, p, normed) : denseFfn(p, normed);
   return add(x, ffn);
@@ -132,8 +129,7 @@ Value DeepSeekBuilder::ffnBlock(int64_t layer, Value x) {
 Value DeepSeekBuilder::denseFfn(const std::string &prefix, Value x) {
   int64_t inter = spec.intermediateSize;
   Value gateUp = graph.addParam(prefix + "mlp.gate_up", {2 * inter, hidden}, ParamInit::Normal);
-  Value down =
-      graph.addParam(prefix + "mlp.down_proj.weight", {hidden, inter}, ParamInit::Normal);
+  Value down = graph.addParam(prefix + "mlp.down_proj.weight", {hidden, inter}, ParamInit::Normal);
   Value projected = LinearOp::create(b(), loc(), activationType(2 * inter), x, gateUp);
   Value activated = SwigluOp::create(b(), loc(), activationType(inter), projected);
   return LinearOp::create(b(), loc(), activationType(hidden), activated, down);
@@ -145,32 +141,29 @@ Value DeepSeekBuilder::moeFfn(int64_t layer, const std::string &prefix, Value x)
   int64_t inter = spec.moeIntermediateSize;
   std::string mlp = prefix + "mlp.";
   Value gate = graph.addParam(mlp + "gate.weight", {experts, hidden}, ParamInit::Normal);
-  Value bias =
-      graph.addBuffer(mlp + "gate.e_score_correction_bias", {experts}, ParamInit::Zeros);
+  Value bias = graph.addBuffer(mlp + "gate.e_score_correction_bias", {experts}, ParamInit::Zeros);
   Value gateUp =
       graph.addParam(mlp + "experts.gate_up", {experts, 2 * inter, hidden}, ParamInit::Normal);
-  Value down =
-      graph.addParam(mlp + "experts.down", {experts, hidden, inter}, ParamInit::Normal);
+  Value down = graph.addParam(mlp + "experts.down", {experts, hidden, inter}, ParamInit::Normal);
   Value sharedGateUp, sharedDown;
   if (spec.nSharedExperts > 0) {
     int64_t sharedInter = spec.nSharedExperts * inter;
     sharedGateUp = graph.addParam(mlp + "shared_experts.gate_up", {2 * sharedInter, hidden},
                                   ParamInit::Normal);
-    sharedDown = graph.addParam(mlp + "shared_experts.down_proj.weight",
-                                {hidden, sharedInter}, ParamInit::Normal);
+    sharedDown = graph.addParam(mlp + "shared_experts.down_proj.weight", {hidden, sharedInter},
+                                ParamInit::Normal);
   }
   Type balanceType;
   if (balanceAlpha > 0)
     balanceType = RankedTensorType::get({}, b().getF32Type());
   auto moe = MoeOp::create(
-      b(), loc(), x.getType(), RankedTensorType::get({experts}, b().getI32Type()),
-      balanceType, x, gate, bias, gateUp, down, sharedGateUp, sharedDown,
+      b(), loc(), x.getType(), RankedTensorType::get({experts}, b().getI32Type()), balanceType, x,
+      gate, bias, gateUp, down, sharedGateUp, sharedDown,
       b().getI64IntegerAttr(spec.numExpertsPerTok), b().getI64IntegerAttr(spec.nGroup),
       b().getI64IntegerAttr(spec.topkGroup), b().getStringAttr(spec.scoreFuncName()),
       b().getStringAttr(spec.groupScoreName()), b().getBoolAttr(spec.effectiveNormTopkProb()),
       b().getF64FloatAttr(spec.effectiveRoutedScale()),
-      balanceAlpha > 0 ? b().getF64FloatAttr(balanceAlpha) : FloatAttr(),
-      DictionaryAttr());
+      balanceAlpha > 0 ? b().getF64FloatAttr(balanceAlpha) : FloatAttr(), DictionaryAttr());
   expertCounts.push_back({"expert_counts." + std::to_string(layer), moe.getExpertCounts()});
   if (Value loss = moe.getBalanceLoss())
     balanceLosses.push_back(loss);
@@ -182,8 +175,8 @@ Value DeepSeekBuilder::headLoss(Value hiddenState, Value normWeight, int64_t lab
   Value normed = rmsNorm(hiddenState, normWeight);
   Value logits = LinearOp::create(b(), loc(), activationType(spec.vocabSize), normed, lmHead);
   Value labels = tokenWindow(labelOffset);
-  return CrossEntropyOp::create(b(), loc(), RankedTensorType::get({}, b().getF32Type()),
-                                logits, labels, b().getI64IntegerAttr(-100));
+  return CrossEntropyOp::create(b(), loc(), RankedTensorType::get({}, b().getF32Type()), logits,
+                                labels, b().getI64IntegerAttr(-100));
 }
 
 void DeepSeekBuilder::setModuleAttributes() {
@@ -209,24 +202,22 @@ llvm::Expected<OwningOpRef<ModuleOp>> DeepSeekBuilder::build() {
   int64_t elements = 0;
   if (seq + 1 + mtpDepth > std::numeric_limits<int32_t>::max() ||
       llvm::MulOverflow(batch, seq, elements) ||
-      llvm::MulOverflow(elements,
-                        std::max({spec.vocabSize, 2 * spec.intermediateSize, hidden}),
+      llvm::MulOverflow(elements, std::max({spec.vocabSize, 2 * spec.intermediateSize, hidden}),
                         elements))
     return specError("batch (" + llvm::Twine(batch) + ") x seq (" + llvm::Twine(seq) +
                      ") is too large for this model's tensors");
   if (!std::isfinite(balanceAlpha) || balanceAlpha < 0 || !std::isfinite(mtpLambda) ||
       mtpLambda < 0)
     return specError("the balance loss alpha (" + formatNumber(balanceAlpha) +
-                     ") and the MTP lambda (" + formatNumber(mtpLambda) +
-                     ") must be non-negative");
+                     ") and the MTP lambda (" + formatNumber(mtpLambda) + ") must be non-negative");
   setModuleAttributes();
 
   // The window holds S inputs, the main labels and one more label per MTP depth
   // (docs/ir-conventions.md).
-  tokens = graph.addInput(
-      "tokens", RankedTensorType::get({batch, seq + 1 + mtpDepth}, b().getI32Type()));
-  embedTable = graph.addParam("model.embed_tokens.weight", {spec.vocabSize, hidden},
-                              ParamInit::Normal);
+  tokens = graph.addInput("tokens",
+                          RankedTensorType::get({batch, seq + 1 + mtpDepth}, b().getI32Type()));
+  embedTable =
+      graph.addParam("model.embed_tokens.weight", {spec.vocabSize, hidden}, ParamInit::Normal);
   graph.setLocation(NameLoc::get(b().getStringAttr("model.embed_tokens")));
   auto embedType = activationType(hidden);
   Value h = EmbeddingOp::create(b(), loc(), embedType, tokenWindow(0), embedTable);
@@ -264,8 +255,8 @@ llvm::Expected<OwningOpRef<ModuleOp>> DeepSeekBuilder::build() {
     Value headNorm = graph.addParam(p + "shared_head.norm.weight", {hidden}, ParamInit::Ones);
     Value loss = headLoss(x, headNorm, k + 1);
     mtpLosses.push_back(loss);
-    Value weighted = ScaleOp::create(b(), loc(), loss.getType(), loss,
-                                     b().getF64FloatAttr(mtpLambda));
+    Value weighted =
+        ScaleOp::create(b(), loc(), loss.getType(), loss, b().getF64FloatAttr(mtpLambda));
     total = add(total, weighted);
     previous = x;
   }
@@ -290,9 +281,8 @@ llvm::Expected<OwningOpRef<ModuleOp>> DeepSeekBuilder::build() {
 
 } // namespace
 
-llvm::Expected<OwningOpRef<ModuleOp>> ds::buildDeepSeekModel(MLIRContext &context,
-                                                             const ModelSpec &spec,
-                                                             const BuildOptions &options) {
+llvm::Expected<OwningOpRef<ModuleOp>>
+ds::buildDeepSeekModel(MLIRContext &context, const ModelSpec &spec, const BuildOptions &options) {
   context.getOrLoadDialect<DsDialect>();
   return DeepSeekBuilder(context, spec, options).build();
 }

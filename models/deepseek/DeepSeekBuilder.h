@@ -43,8 +43,7 @@ namespace ds {
 /// Builds the forward module of `spec`. Fails (with a message) on options that make no
 /// graph (batch or seq < 1, tensors too large to index).
 llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>>
-buildDeepSeekModel(mlir::MLIRContext &context, const ModelSpec &spec,
-                   const BuildOptions &options);
+buildDeepSeekModel(mlir::MLIRContext &context, const ModelSpec &spec, const BuildOptions &options);
 
 } // namespace ds
 

@@ -102,75 +102,76 @@ llvm::Expected<OpCost> ModelAnalysis::costOf(Operation *op) {
   auto fail = [&](const llvm::Twine &why) {
     return reportError("cannot cost '" + op->getName().getStringRef() + "': " + why);
   };
-  bool ok = llvm::TypeSwitch<Operation *, bool>(op)
-      .Case([&](EmbeddingOp embed) {
-        // A row lookup: no FLOPs, and the table is not an activated parameter.
-        addParam(cost, embed.getTable(), 0);
-        return true;
-      })
-      .Case([&](RmsNormOp norm) {
-        addParam(cost, norm.getWeight(), elementsOf(norm.getWeight()));
-        return true;
-      })
-      .Case([&](LinearOp linear) {
-        auto weight = cast<RankedTensorType>(linear.getWeight().getType());
-        matmul(cost, linear.getWeight(), weight.getNumElements(),
-               rowsPerToken(linear.getInput(), weight.getDimSize(1)));
-        return true;
-      })
-      .Case([&](MtpHeadOp head) {
-        auto proj = cast<RankedTensorType>(head.getProj().getType());
-        addParam(cost, head.getHiddenNorm(), elementsOf(head.getHiddenNorm()));
-        addParam(cost, head.getEmbedNorm(), elementsOf(head.getEmbedNorm()));
-        matmul(cost, head.getProj(), proj.getNumElements(),
-               rowsPerToken(head.getHidden(), proj.getDimSize(0)));
-        return true;
-      })
-      .Case([&](MlaOp mla) {
-        auto x = cast<RankedTensorType>(mla.getX().getType());
-        double rows = rowsPerToken(mla.getX(), x.getDimSize(2));
-        for (Value weight : {mla.getQAWeight(), mla.getQBWeight(), mla.getKvAWeight(),
-                             mla.getKvBWeight(), mla.getOWeight()})
-          if (weight)
-            matmul(cost, weight, elementsOf(weight), rows);
-        for (Value norm : {mla.getQANorm(), mla.getKvANorm()})
-          if (norm)
-            addParam(cost, norm, elementsOf(norm));
-        int64_t heads = static_cast<int64_t>(mla.getNumHeads());
-        int64_t qk = static_cast<int64_t>(mla.getQkNopeHeadDim() + mla.getQkRopeHeadDim());
-        int64_t v = static_cast<int64_t>(mla.getVHeadDim());
-        int64_t seq = x.getDimSize(1);
-        // Causal: query i attends to i + 1 keys, (S + 1) / 2 on average; q.k and p.v
-        // each cost 2 FLOPs per multiply-add.
-        cost.flops += static_cast<int64_t>(rows * double(heads * (qk + v) * (seq + 1)));
-        cost.kvCacheBytes =
-            2 * static_cast<int64_t>(mla.getKvLoraRank() + mla.getQkRopeHeadDim());
-        cost.kvCacheBytesMha = 2 * heads * (qk + v);
-        return true;
-      })
-      .Case([&](MoeOp moe) {
-        auto x = cast<RankedTensorType>(moe.getX().getType());
-        double rows = rowsPerToken(moe.getX(), x.getDimSize(2));
-        int64_t experts = cast<RankedTensorType>(moe.getGateWeight().getType()).getDimSize(0);
-        int64_t topK = static_cast<int64_t>(moe.getTopK());
-        if (experts <= 0 || topK > experts)
-          return false;
-        matmul(cost, moe.getGateWeight(), elementsOf(moe.getGateWeight()), rows);
-        // A token runs top_k of the E stacked experts (V3 report §2.1.2, eq. 12).
-        for (Value stacked : {moe.getExpertsGateUp(), moe.getExpertsDown()})
-          matmul(cost, stacked, elementsOf(stacked) / experts * topK, rows);
-        for (Value shared : {moe.getSharedGateUp(), moe.getSharedDown()})
-          if (shared)
-            matmul(cost, shared, elementsOf(shared), rows);
-        return true;
-      })
-      .Default([&](Operation *other) {
-        // Other ops (elementwise, loss, slices) cost no parameters and are not counted
-        // in FLOPs; a parameter reaching one is still counted in the totals.
-        for (Value operand : other->getOperands())
-          addParam(cost, operand, 0);
-        return true;
-      });
+  bool ok =
+      llvm::TypeSwitch<Operation *, bool>(op)
+          .Case([&](EmbeddingOp embed) {
+            // A row lookup: no FLOPs, and the table is not an activated parameter.
+            addParam(cost, embed.getTable(), 0);
+            return true;
+          })
+          .Case([&](RmsNormOp norm) {
+            addParam(cost, norm.getWeight(), elementsOf(norm.getWeight()));
+            return true;
+          })
+          .Case([&](LinearOp linear) {
+            auto weight = cast<RankedTensorType>(linear.getWeight().getType());
+            matmul(cost, linear.getWeight(), weight.getNumElements(),
+                   rowsPerToken(linear.getInput(), weight.getDimSize(1)));
+            return true;
+          })
+          .Case([&](MtpHeadOp head) {
+            auto proj = cast<RankedTensorType>(head.getProj().getType());
+            addParam(cost, head.getHiddenNorm(), elementsOf(head.getHiddenNorm()));
+            addParam(cost, head.getEmbedNorm(), elementsOf(head.getEmbedNorm()));
+            matmul(cost, head.getProj(), proj.getNumElements(),
+                   rowsPerToken(head.getHidden(), proj.getDimSize(0)));
+            return true;
+          })
+          .Case([&](MlaOp mla) {
+            auto x = cast<RankedTensorType>(mla.getX().getType());
+            double rows = rowsPerToken(mla.getX(), x.getDimSize(2));
+            for (Value weight : {mla.getQAWeight(), mla.getQBWeight(), mla.getKvAWeight(),
+                                 mla.getKvBWeight(), mla.getOWeight()})
+              if (weight)
+                matmul(cost, weight, elementsOf(weight), rows);
+            for (Value norm : {mla.getQANorm(), mla.getKvANorm()})
+              if (norm)
+                addParam(cost, norm, elementsOf(norm));
+            int64_t heads = static_cast<int64_t>(mla.getNumHeads());
+            int64_t qk = static_cast<int64_t>(mla.getQkNopeHeadDim() + mla.getQkRopeHeadDim());
+            int64_t v = static_cast<int64_t>(mla.getVHeadDim());
+            int64_t seq = x.getDimSize(1);
+            // Causal: query i attends to i + 1 keys, (S + 1) / 2 on average; q.k and p.v
+            // each cost 2 FLOPs per multiply-add.
+            cost.flops += static_cast<int64_t>(rows * double(heads * (qk + v) * (seq + 1)));
+            cost.kvCacheBytes =
+                2 * static_cast<int64_t>(mla.getKvLoraRank() + mla.getQkRopeHeadDim());
+            cost.kvCacheBytesMha = 2 * heads * (qk + v);
+            return true;
+          })
+          .Case([&](MoeOp moe) {
+            auto x = cast<RankedTensorType>(moe.getX().getType());
+            double rows = rowsPerToken(moe.getX(), x.getDimSize(2));
+            int64_t experts = cast<RankedTensorType>(moe.getGateWeight().getType()).getDimSize(0);
+            int64_t topK = static_cast<int64_t>(moe.getTopK());
+            if (experts <= 0 || topK > experts)
+              return false;
+            matmul(cost, moe.getGateWeight(), elementsOf(moe.getGateWeight()), rows);
+            // A token runs top_k of the E stacked experts (V3 report §2.1.2, eq. 12).
+            for (Value stacked : {moe.getExpertsGateUp(), moe.getExpertsDown()})
+              matmul(cost, stacked, elementsOf(stacked) / experts * topK, rows);
+            for (Value shared : {moe.getSharedGateUp(), moe.getSharedDown()})
+              if (shared)
+                matmul(cost, shared, elementsOf(shared), rows);
+            return true;
+          })
+          .Default([&](Operation *other) {
+            // Other ops (elementwise, loss, slices) cost no parameters and are not counted
+            // in FLOPs; a parameter reaching one is still counted in the totals.
+            for (Value operand : other->getOperands())
+              addParam(cost, operand, 0);
+            return true;
+          });
   if (!ok)
     return fail("top_k exceeds the number of experts");
   return cost;
@@ -248,7 +249,7 @@ llvm::Expected<ModelReport> ModelAnalysis::run() {
     else if (isa<MoeOp>(op))
       row.kind = "moe";
     else if (row.kind.empty() || row.kind == "head")
-      row.kind = isa<EmbeddingOp>(op) ? "embedding"
+      row.kind = isa<EmbeddingOp>(op)                   ? "embedding"
                  : group.rfind("model.layers.", 0) == 0 ? "dense"
                                                         : "head";
     row.flopsPerTokenForward += cost->flops;
@@ -283,8 +284,7 @@ llvm::Expected<ModelReport> ModelAnalysis::run() {
     report.kvCacheBytesPerToken += row.kvCacheBytesPerToken;
     report.kvCacheBytesPerTokenMha += row.kvCacheBytesPerTokenMha;
   }
-  report.flopsPerTokenTraining =
-      3 * (report.flopsPerTokenForward + report.flopsPerTokenMtpForward);
+  report.flopsPerTokenTraining = 3 * (report.flopsPerTokenForward + report.flopsPerTokenMtpForward);
   report.trainStateBytes = 16 * (report.paramsTotal + report.paramsMtp);
   return std::move(report);
 }

@@ -36,8 +36,7 @@ std::string scaled(double value) {
   return llvm::formatv("{0:F2}{1}", value, suffixes[step]).str();
 }
 
-void summaryLine(llvm::raw_ostream &os, llvm::StringRef key, int64_t value,
-                 llvm::StringRef note) {
+void summaryLine(llvm::raw_ostream &os, llvm::StringRef key, int64_t value, llvm::StringRef note) {
   os << llvm::left_justify(key, 30) << llvm::right_justify(grouped(value), 20) << "  "
      << llvm::left_justify(scaled(double(value)), 10) << "  " << note << "\n";
 }
@@ -45,11 +44,10 @@ void summaryLine(llvm::raw_ostream &os, llvm::StringRef key, int64_t value,
 } // namespace
 
 void ds::printReportText(const ModelReport &r, llvm::raw_ostream &os) {
-  os << "ds-report: " << (r.modelType.empty() ? "model" : r.modelType) << ", batch "
-     << r.batch << " x seq " << r.seq << "\n";
+  os << "ds-report: " << (r.modelType.empty() ? "model" : r.modelType) << ", batch " << r.batch
+     << " x seq " << r.seq << "\n";
   summaryLine(os, "params_total", r.paramsTotal, "main model; buffers and MTP excluded");
-  summaryLine(os, "params_activated", r.paramsActivated,
-              "per token; embedding table excluded");
+  summaryLine(os, "params_activated", r.paramsActivated, "per token; embedding table excluded");
   summaryLine(os, "params_embedding", r.paramsEmbedding, "the token embedding table");
   summaryLine(os, "params_mtp", r.paramsMtp, "MTP modules (embedding and head shared)");
   summaryLine(os, "buffer_elements", r.bufferElements, "state without gradient");
@@ -72,8 +70,7 @@ void ds::printReportText(const ModelReport &r, llvm::raw_ostream &os) {
   os << "\n"
      << llvm::left_justify("layer", 20) << llvm::left_justify("kind", 10)
      << llvm::right_justify("params", 12) << llvm::right_justify("activated", 12)
-     << llvm::right_justify("FLOP/token", 12) << llvm::right_justify("KV B/token", 12)
-     << "\n";
+     << llvm::right_justify("FLOP/token", 12) << llvm::right_justify("KV B/token", 12) << "\n";
   for (const LayerReport &layer : r.layers)
     os << llvm::left_justify(layer.name, 20) << llvm::left_justify(layer.kind, 10)
        << llvm::right_justify(scaled(double(layer.params)), 12)
@@ -120,8 +117,8 @@ llvm::Error ds::writeReportJson(const ModelReport &report, llvm::StringRef path)
   llvm::SmallString<256> model(path);
   model += ".tmp-%%%%%%";
   if (std::error_code ec = llvm::sys::fs::createUniqueFile(model, fd, temporary))
-    return llvm::createStringError(ec, "cannot create a temporary file for " + path +
-                                           ": " + ec.message());
+    return llvm::createStringError(ec, "cannot create a temporary file for " + path + ": " +
+                                           ec.message());
   {
     llvm::raw_fd_ostream os(fd, /*shouldClose=*/true);
     os << llvm::formatv("{0:2}", reportToJson(report)) << "\n";

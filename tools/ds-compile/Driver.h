@@ -39,8 +39,8 @@ struct CompileOptions {
 void registerCompileDialects(mlir::DialectRegistry &registry);
 
 /// Parses, validates and builds the spec, and verifies the module.
-llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>>
-importStage(mlir::MLIRContext &context, const CompileOptions &options);
+llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>> importStage(mlir::MLIRContext &context,
+                                                              const CompileOptions &options);
 
 /// Runs the ds-report pass on `module` as `options` asks (nothing when neither the table
 /// nor the JSON is requested).

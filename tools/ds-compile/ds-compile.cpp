@@ -30,9 +30,9 @@ int main(int argc, char **argv) {
                          cl::cat(category));
   cl::opt<int64_t> seq("seq", cl::desc("Sequence length of the graph"), cl::init(128),
                        cl::cat(category));
-  cl::opt<double> balanceAlpha(
-      "balance-alpha", cl::desc("Sequence-wise balance loss weight (overrides the spec)"),
-      cl::cat(category));
+  cl::opt<double> balanceAlpha("balance-alpha",
+                               cl::desc("Sequence-wise balance loss weight (overrides the spec)"),
+                               cl::cat(category));
   cl::opt<double> mtpLambda("mtp-lambda", cl::desc("MTP loss weight (overrides the spec)"),
                             cl::cat(category));
   cl::HideUnrelatedOptions(category);
@@ -50,8 +50,7 @@ int main(int argc, char **argv) {
   options.reportJsonPath = reportJson;
   options.printForward = emitForward;
   if (llvm::Error error = ds::runCompile(options, llvm::outs())) {
-    llvm::WithColor::error(llvm::errs(), "ds-compile") << llvm::toString(std::move(error))
-                                                       << "\n";
+    llvm::WithColor::error(llvm::errs(), "ds-compile") << llvm::toString(std::move(error)) << "\n";
     return 1;
   }
   return 0;
