@@ -131,8 +131,8 @@ bool registerKernels(Backend backend, const KernelEntry *entries, size_t count) 
   std::lock_guard<std::mutex> lock(r.mutex);
   bool allRegistered = true;
   for (size_t i = 0; i < count; ++i)
-    allRegistered &= insertLocked(r, backend, entries[i].name ? entries[i].name : "",
-                                  entries[i].fn);
+    allRegistered &=
+        insertLocked(r, backend, entries[i].name ? entries[i].name : "", entries[i].fn);
   return allRegistered;
 }
 

@@ -77,8 +77,8 @@ void attentionProbs(const float *q, const float *kT, const Dims &d, double scale
   }
 }
 
-void forwardHead(const Dims &d, int64_t b, int64_t h, double scale, bool causal,
-                 const float *query, const float *key, const float *value, float *result) {
+void forwardHead(const Dims &d, int64_t b, int64_t h, double scale, bool causal, const float *query,
+                 const float *key, const float *value, float *result) {
   std::vector<float> q(d.seq * d.qkDim), kSlab(d.seq * d.qkDim), kT(d.seq * d.qkDim);
   std::vector<float> v(d.seq * d.vDim), o(d.seq * d.vDim, 0.0f), probs(d.seq * d.seq);
   gather(query, d, d.qkDim, b, h, q.data());
@@ -103,8 +103,8 @@ struct HeadGradients {
 };
 
 void backwardHead(const Dims &d, int64_t b, int64_t h, double scale, bool causal,
-                  const float *query, const float *key, const float *value,
-                  const float *resultGrad, const HeadGradients &out) {
+                  const float *query, const float *key, const float *value, const float *resultGrad,
+                  const HeadGradients &out) {
   int64_t qkSize = d.seq * d.qkDim, vSize = d.seq * d.vDim;
   std::vector<float> q(qkSize), kSlab(qkSize), kT(qkSize), v(vSize), vT(vSize), dO(vSize);
   std::vector<float> dQ(qkSize, 0.0f), dK(qkSize, 0.0f), dV(vSize, 0.0f);
@@ -168,9 +168,9 @@ Status checkShapes(const char *kernel, const KernelCall &call, Dims &d) {
 
 Status attention(KernelCall &call) {
   const char *k = "attention";
-  DS_RETURN_IF_ERROR(checkCall(
-      call, k, {{"query", Elem::Float}, {"key", Elem::Float}, {"value", Elem::Float}},
-      {{"result", Elem::Float}}));
+  DS_RETURN_IF_ERROR(
+      checkCall(call, k, {{"query", Elem::Float}, {"key", Elem::Float}, {"value", Elem::Float}},
+                {{"result", Elem::Float}}));
   double scale;
   DS_RETURN_IF_ERROR(requireFloat(call.attrs, k, "scale", scale));
   bool causal = call.attrs.getBool("causal", true);
@@ -189,15 +189,14 @@ Status attention(KernelCall &call) {
 
 Status attentionGrad(KernelCall &call) {
   const char *k = "attention_grad";
-  DS_RETURN_IF_ERROR(checkCall(call, k,
-                               {{"query", Elem::Float},
-                                {"key", Elem::Float},
-                                {"value", Elem::Float},
-                                {"result", Elem::Float},
-                                {"result_grad", Elem::Float}},
-                               {{"query_grad", Elem::Float},
-                                {"key_grad", Elem::Float},
-                                {"value_grad", Elem::Float}}));
+  DS_RETURN_IF_ERROR(checkCall(
+      call, k,
+      {{"query", Elem::Float},
+       {"key", Elem::Float},
+       {"value", Elem::Float},
+       {"result", Elem::Float},
+       {"result_grad", Elem::Float}},
+      {{"query_grad", Elem::Float}, {"key_grad", Elem::Float}, {"value_grad", Elem::Float}}));
   double scale;
   DS_RETURN_IF_ERROR(requireFloat(call.attrs, k, "scale", scale));
   bool causal = call.attrs.getBool("causal", true);

@@ -37,8 +37,7 @@ Status readConfig(const char *k, const KernelCall &call, BalanceConfig &c) {
   DS_RETURN_IF_ERROR(requireString(call.attrs, k, "score_func", scoreFunc));
   DS_RETURN_IF_ERROR(parseScoreFunc(k, scoreFunc, c.scoreFunc));
   if (c.sequences < 1 || c.tokens % c.sequences != 0)
-    return errorf(k, ": num_sequences ", c.sequences, " does not divide the ", c.tokens,
-                  " tokens");
+    return errorf(k, ": num_sequences ", c.sequences, " does not divide the ", c.tokens, " tokens");
   c.seqLen = c.tokens / c.sequences;
   if (c.topK < 1)
     return errorf(k, ": indices has no slots (K = 0)");
@@ -96,8 +95,7 @@ Status balanceLoss(KernelCall &call) {
 Status balanceLossGrad(KernelCall &call) {
   const char *k = "balance_loss_grad";
   DS_RETURN_IF_ERROR(checkCall(
-      call, k,
-      {{"logits", Elem::Float}, {"indices", Elem::Index}, {"result_grad", Elem::Float}},
+      call, k, {{"logits", Elem::Float}, {"indices", Elem::Index}, {"result_grad", Elem::Float}},
       {{"logits_grad", Elem::Float}}));
   BalanceConfig c;
   DS_RETURN_IF_ERROR(readConfig(k, call, c));

@@ -44,8 +44,7 @@ Status checkOperand(const char *kernel, const OperandSpec &spec, const TensorVie
                   elemName(spec.elem));
   for (int64_t d : t.shape)
     if (d < 0)
-      return errorf(kernel, ": ", spec.name, " has a negative dimension (", t.shapeString(),
-                    ")");
+      return errorf(kernel, ": ", spec.name, " has a negative dimension (", t.shapeString(), ")");
   if (t.data == nullptr && t.numElements() > 0)
     return errorf(kernel, ": ", spec.name, " (", t.shapeString(), ") has no memory");
   return Status::ok();
@@ -53,8 +52,8 @@ Status checkOperand(const char *kernel, const OperandSpec &spec, const TensorVie
 
 namespace {
 
-Status checkOperands(const std::vector<TensorView> &views, const char *kernel,
-                     const char *side, std::initializer_list<OperandSpec> specs) {
+Status checkOperands(const std::vector<TensorView> &views, const char *kernel, const char *side,
+                     std::initializer_list<OperandSpec> specs) {
   if (views.size() != specs.size())
     return errorf(kernel, ": expected ", specs.size(), " ", side, " but got ", views.size());
   size_t i = 0;
@@ -83,24 +82,20 @@ Status expectShape(const char *kernel, const char *name, const TensorView &t,
                 expected.shapeString());
 }
 
-Status expectElements(const char *kernel, const char *name, const TensorView &t,
-                      int64_t count) {
+Status expectElements(const char *kernel, const char *name, const TensorView &t, int64_t count) {
   if (t.numElements() == count)
     return Status::ok();
   return errorf(kernel, ": ", name, " has shape ", t.shapeString(), " (", t.numElements(),
                 " elements), expected ", count, " elements");
 }
 
-Status expectMinRank(const char *kernel, const char *name, const TensorView &t,
-                     int64_t rank) {
+Status expectMinRank(const char *kernel, const char *name, const TensorView &t, int64_t rank) {
   if (t.rank() >= rank)
     return Status::ok();
-  return errorf(kernel, ": ", name, " has shape ", t.shapeString(), ", expected rank >= ",
-                rank);
+  return errorf(kernel, ": ", name, " has shape ", t.shapeString(), ", expected rank >= ", rank);
 }
 
-Status requireInt(const KernelAttrs &attrs, const char *kernel, const char *name,
-                  int64_t &value) {
+Status requireInt(const KernelAttrs &attrs, const char *kernel, const char *name, int64_t &value) {
   if (!attrs.has(name))
     return errorf(kernel, ": missing integer attribute '", name, "'");
   const AttrValue &attr = attrs.all().at(name);
@@ -110,8 +105,7 @@ Status requireInt(const KernelAttrs &attrs, const char *kernel, const char *name
   return Status::ok();
 }
 
-Status requireFloat(const KernelAttrs &attrs, const char *kernel, const char *name,
-                    double &value) {
+Status requireFloat(const KernelAttrs &attrs, const char *kernel, const char *name, double &value) {
   if (!attrs.has(name))
     return errorf(kernel, ": missing float attribute '", name, "'");
   const AttrValue &attr = attrs.all().at(name);
@@ -174,9 +168,7 @@ FloatWriter::~FloatWriter() {
     bits[i] = floatToBf16(staged_[i]);
 }
 
-void FloatWriter::fill(float value) {
-  std::fill(data_, data_ + target_.numElements(), value);
-}
+void FloatWriter::fill(float value) { std::fill(data_, data_ + target_.numElements(), value); }
 
 float readScalar(const TensorView &t) {
   return t.dtype == DType::BF16 ? bf16ToFloat(*t.as<const uint16_t>()) : *t.as<const float>();

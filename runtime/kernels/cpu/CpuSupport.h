@@ -45,16 +45,13 @@ Status checkOperand(const char *kernel, const OperandSpec &spec, const TensorVie
 Status expectShape(const char *kernel, const char *name, const TensorView &t,
                    const std::vector<int64_t> &dims);
 /// `t` must have `count` elements.
-Status expectElements(const char *kernel, const char *name, const TensorView &t,
-                      int64_t count);
+Status expectElements(const char *kernel, const char *name, const TensorView &t, int64_t count);
 /// `t` must have at least `rank` dimensions.
 Status expectMinRank(const char *kernel, const char *name, const TensorView &t, int64_t rank);
 
 /// Attributes without an ODS default must be present.
-Status requireInt(const KernelAttrs &attrs, const char *kernel, const char *name,
-                  int64_t &value);
-Status requireFloat(const KernelAttrs &attrs, const char *kernel, const char *name,
-                    double &value);
+Status requireInt(const KernelAttrs &attrs, const char *kernel, const char *name, int64_t &value);
+Status requireFloat(const KernelAttrs &attrs, const char *kernel, const char *name, double &value);
 Status requireString(const KernelAttrs &attrs, const char *kernel, const char *name,
                      std::string &value);
 Status requireInts(const KernelAttrs &attrs, const char *kernel, const char *name,

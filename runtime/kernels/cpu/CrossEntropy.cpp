@@ -86,8 +86,7 @@ Status crossEntropy(KernelCall &call) {
 Status crossEntropyGrad(KernelCall &call) {
   const char *k = "cross_entropy_grad";
   DS_RETURN_IF_ERROR(checkCall(
-      call, k,
-      {{"logits", Elem::Float}, {"labels", Elem::Index}, {"result_grad", Elem::Float}},
+      call, k, {{"logits", Elem::Float}, {"labels", Elem::Index}, {"result_grad", Elem::Float}},
       {{"logits_grad", Elem::Float}}));
   Rows r;
   DS_RETURN_IF_ERROR(checkLabels(k, call, r));
@@ -104,14 +103,18 @@ Status crossEntropyGrad(KernelCall &call) {
       std::fill(dx, dx + r.vocab, 0.0f);
       continue;
     }
+    // softmax in one pass of exponentials: dx holds exp(x - max) until it is scaled.
     const float *x = logits.data() + i * r.vocab;
-    float maxLogit;
-    double logSum;
-    logSumExp(x, r.vocab, maxLogit, logSum);
-    float shift = static_cast<float>(maxLogit + logSum);
-    float scale = static_cast<float>(perRow);
+    float maxLogit = -INFINITY;
     for (int64_t j = 0; j < r.vocab; ++j)
-      dx[j] = std::exp(x[j] - shift) * scale;
+      maxLogit = std::max(maxLogit, x[j]);
+    double sum = 0.0;
+    for (int64_t j = 0; j < r.vocab; ++j)
+      sum += (dx[j] = std::exp(x[j] - maxLogit));
+    float scale = static_cast<float>(perRow);
+    float probScale = static_cast<float>(perRow / sum);
+    for (int64_t j = 0; j < r.vocab; ++j)
+      dx[j] *= probScale;
     dx[labels[i]] -= scale;
   }
   return Status::ok();

@@ -9,8 +9,8 @@ namespace {
 Status checkIds(const char *kernel, const int32_t *ids, int64_t count, int64_t vocab) {
   for (int64_t i = 0; i < count; ++i)
     if (ids[i] < 0 || ids[i] >= vocab)
-      return errorf(kernel, ": ids[", i, "] = ", ids[i], " is outside the vocabulary [0, ",
-                    vocab, ")");
+      return errorf(kernel, ": ids[", i, "] = ", ids[i], " is outside the vocabulary [0, ", vocab,
+                    ")");
   return Status::ok();
 }
 
@@ -38,8 +38,8 @@ Status embeddingGrad(KernelCall &call) {
                                {{"table_grad", Elem::Float}}));
   const TensorView &ids = call.inputs[0], &tableGradView = call.outputs[0];
   DS_RETURN_IF_ERROR(expectMinRank(k, "table_grad", tableGradView, 2));
-  DS_RETURN_IF_ERROR(expectShape(k, "table_grad", tableGradView,
-                                 {tableGradView.dim(0), tableGradView.dim(1)}));
+  DS_RETURN_IF_ERROR(
+      expectShape(k, "table_grad", tableGradView, {tableGradView.dim(0), tableGradView.dim(1)}));
   int64_t vocab = tableGradView.dim(0), width = tableGradView.dim(1);
   int64_t count = ids.numElements();
   DS_RETURN_IF_ERROR(expectElements(k, "result_grad", call.inputs[1], count * width));

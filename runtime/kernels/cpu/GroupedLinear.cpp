@@ -14,8 +14,8 @@ namespace {
 
 /// Counts come from routing at run time: each must be >= 0 and together they must cover
 /// exactly the `rows` rows, or an expert would read past the input.
-Status checkCounts(const char *kernel, const TensorView &countsView, int64_t experts,
-                   int64_t rows, std::vector<int64_t> &offsets) {
+Status checkCounts(const char *kernel, const TensorView &countsView, int64_t experts, int64_t rows,
+                   std::vector<int64_t> &offsets) {
   DS_RETURN_IF_ERROR(expectShape(kernel, "counts", countsView, {experts}));
   const int32_t *counts = countsView.as<const int32_t>();
   offsets.assign(experts + 1, 0);
@@ -25,8 +25,7 @@ Status checkCounts(const char *kernel, const TensorView &countsView, int64_t exp
     offsets[e + 1] = offsets[e] + counts[e];
   }
   if (offsets[experts] != rows)
-    return errorf(kernel, ": counts sum to ", offsets[experts], " but there are ", rows,
-                  " rows");
+    return errorf(kernel, ": counts sum to ", offsets[experts], " but there are ", rows, " rows");
   return Status::ok();
 }
 
@@ -39,8 +38,7 @@ Status checkWeight(const char *kernel, const char *name, const TensorView &weigh
 
 Status checkMatrix(const char *kernel, const char *name, const TensorView &t, int64_t cols) {
   if (t.rank() != 2 || t.dim(1) != cols)
-    return errorf(kernel, ": ", name, " has shape ", t.shapeString(), ", expected [N, ", cols,
-                  "]");
+    return errorf(kernel, ": ", name, " has shape ", t.shapeString(), ", expected [N, ", cols, "]");
   return Status::ok();
 }
 
@@ -48,9 +46,9 @@ Status checkMatrix(const char *kernel, const char *name, const TensorView &t, in
 
 Status groupedLinear(KernelCall &call) {
   const char *k = "grouped_linear";
-  DS_RETURN_IF_ERROR(checkCall(
-      call, k, {{"input", Elem::Float}, {"weight", Elem::Float}, {"counts", Elem::Index}},
-      {{"result", Elem::Float}}));
+  DS_RETURN_IF_ERROR(
+      checkCall(call, k, {{"input", Elem::Float}, {"weight", Elem::Float}, {"counts", Elem::Index}},
+                {{"result", Elem::Float}}));
   const TensorView &weight = call.inputs[1];
   DS_RETURN_IF_ERROR(checkWeight(k, "weight", weight));
   int64_t experts = weight.dim(0), outFeatures = weight.dim(1), inFeatures = weight.dim(2);

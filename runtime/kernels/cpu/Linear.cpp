@@ -74,8 +74,8 @@ Status linearWgrad(KernelCall &call) {
   int64_t rows = leadingRows(input);
   if (input.dim(-1) != inFeatures || resultGrad.dim(-1) != outFeatures ||
       leadingRows(resultGrad) != rows)
-    return errorf(k, ": result_grad ", resultGrad.shapeString(), " and input ",
-                  input.shapeString(), " do not fit weight_grad ", weightGrad.shapeString());
+    return errorf(k, ": result_grad ", resultGrad.shapeString(), " and input ", input.shapeString(),
+                  " do not fit weight_grad ", weightGrad.shapeString());
   FloatReader dy(resultGrad), x(input);
   FloatWriter dw(weightGrad);
   gemmAtB(outFeatures, inFeatures, rows, dy.data(), x.data(), dw.data());

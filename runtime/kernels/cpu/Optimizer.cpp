@@ -41,17 +41,16 @@ Status gradNorm(KernelCall &call) {
 
 Status adamw(KernelCall &call) {
   const char *k = "adamw";
-  DS_RETURN_IF_ERROR(checkCall(call, k,
-                               {{"param", Elem::Float},
-                                {"grad", Elem::Float},
-                                {"exp_avg", Elem::Float},
-                                {"exp_avg_sq", Elem::Float},
-                                {"lr", Elem::Float},
-                                {"step", Elem::Float},
-                                {"grad_norm", Elem::Float}},
-                               {{"new_param", Elem::Float},
-                                {"new_exp_avg", Elem::Float},
-                                {"new_exp_avg_sq", Elem::Float}}));
+  DS_RETURN_IF_ERROR(checkCall(
+      call, k,
+      {{"param", Elem::Float},
+       {"grad", Elem::Float},
+       {"exp_avg", Elem::Float},
+       {"exp_avg_sq", Elem::Float},
+       {"lr", Elem::Float},
+       {"step", Elem::Float},
+       {"grad_norm", Elem::Float}},
+      {{"new_param", Elem::Float}, {"new_exp_avg", Elem::Float}, {"new_exp_avg_sq", Elem::Float}}));
   double beta1, beta2, epsilon, weightDecay, maxGradNorm;
   DS_RETURN_IF_ERROR(requireFloat(call.attrs, k, "beta1", beta1));
   DS_RETURN_IF_ERROR(requireFloat(call.attrs, k, "beta2", beta2));
@@ -85,8 +84,7 @@ Status adamw(KernelCall &call) {
   float decay = static_cast<float>(weightDecay);
   FloatReader param(paramView), grad(call.inputs[1]), expAvg(call.inputs[2]),
       expAvgSq(call.inputs[3]);
-  FloatWriter newParam(call.outputs[0]), newExpAvg(call.outputs[1]),
-      newExpAvgSq(call.outputs[2]);
+  FloatWriter newParam(call.outputs[0]), newExpAvg(call.outputs[1]), newExpAvgSq(call.outputs[2]);
   for (int64_t i = 0; i < paramView.numElements(); ++i) {
     float p = param[i], g = grad[i] * gradScale;
     float m = b1 * expAvg[i] + oneMinusB1 * g;

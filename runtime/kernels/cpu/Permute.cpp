@@ -47,10 +47,9 @@ Status checkPositions(const char *kernel, const TensorView &positions, int64_t r
 
 Status dispatch(KernelCall &call) {
   const char *k = "dispatch";
-  DS_RETURN_IF_ERROR(checkCall(call, k, {{"input", Elem::Float}, {"indices", Elem::Index}},
-                               {{"permuted", Elem::Float},
-                                {"counts", Elem::Index},
-                                {"positions", Elem::Index}}));
+  DS_RETURN_IF_ERROR(
+      checkCall(call, k, {{"input", Elem::Float}, {"indices", Elem::Index}},
+                {{"permuted", Elem::Float}, {"counts", Elem::Index}, {"positions", Elem::Index}}));
   int64_t experts, tokens, width, topK;
   DS_RETURN_IF_ERROR(requireInt(call.attrs, k, "num_experts", experts));
   const TensorView &input = call.inputs[0], &indicesView = call.inputs[1];

@@ -12,10 +12,10 @@
 // dequantize(quantize(x)) uses exactly the scale that quantized x.
 //
 //===----------------------------------------------------------------------===//
-#include "runtime/kernels/cpu/CpuKernels.h"
-#include "runtime/kernels/cpu/CpuSupport.h"
 #include "runtime/core/Bf16.h"
 #include "runtime/core/Fp8.h"
+#include "runtime/kernels/cpu/CpuKernels.h"
+#include "runtime/kernels/cpu/CpuSupport.h"
 
 #include <algorithm>
 #include <cmath>

@@ -54,8 +54,8 @@ Status inverseFrequencies(const char *kernel, const KernelAttrs &attrs, int64_t 
     return Status::ok();
   int64_t originalMax = attrs.getInt("yarn_original_max_position", 0);
   if (originalMax <= 0)
-    return errorf(kernel, ": yarn_factor ", factor,
-                  " needs yarn_original_max_position > 0, got ", originalMax);
+    return errorf(kernel, ": yarn_factor ", factor, " needs yarn_original_max_position > 0, got ",
+                  originalMax);
   double betaFast = attrs.getFloat("yarn_beta_fast", 32.0);
   double betaSlow = attrs.getFloat("yarn_beta_slow", 1.0);
   double low = std::floor(correctionDim(betaFast, dim, theta, originalMax));
@@ -72,8 +72,8 @@ Status inverseFrequencies(const char *kernel, const KernelAttrs &attrs, int64_t 
   return Status::ok();
 }
 
-Status prepare(const char *kernel, KernelCall &call, const char *inputName,
-               const char *outputName, RopeTables &tables) {
+Status prepare(const char *kernel, KernelCall &call, const char *inputName, const char *outputName,
+               RopeTables &tables) {
   DS_RETURN_IF_ERROR(
       checkCall(call, kernel, {{inputName, Elem::Float}}, {{outputName, Elem::Float}}));
   const TensorView &input = call.inputs[0];
@@ -92,8 +92,10 @@ Status prepare(const char *kernel, KernelCall &call, const char *inputName,
   for (int64_t pos = 0; pos < seq; ++pos)
     for (int64_t i = 0; i < tables.halfDim; ++i) {
       double angle = pos * invFreq[i];
-      tables.cosines[pos * tables.halfDim + i] = static_cast<float>(std::cos(angle) * attentionFactor);
-      tables.sines[pos * tables.halfDim + i] = static_cast<float>(std::sin(angle) * attentionFactor);
+      tables.cosines[pos * tables.halfDim + i] =
+          static_cast<float>(std::cos(angle) * attentionFactor);
+      tables.sines[pos * tables.halfDim + i] =
+          static_cast<float>(std::sin(angle) * attentionFactor);
     }
   return Status::ok();
 }

@@ -63,8 +63,7 @@ Status readConfig(const char *k, const KernelCall &call, RouterConfig &c) {
   if (c.groupsKept < 1 || c.groupsKept > c.groups)
     return errorf(k, ": topk_group ", c.groupsKept, " is outside [1, n_group = ", c.groups, "]");
   if (c.topTwoGroupScore && groupSize < 2)
-    return errorf(k, ": group_score top2_sum needs at least 2 experts per group, got ",
-                  groupSize);
+    return errorf(k, ": group_score top2_sum needs at least 2 experts per group, got ", groupSize);
   if (c.topK < 1 || c.topK > c.groupsKept * groupSize)
     return errorf(k, ": top_k ", c.topK, " is outside [1, ", c.groupsKept * groupSize,
                   "] (the experts of topk_group groups)");
@@ -96,10 +95,9 @@ void selectExperts(const RouterConfig &c, const float *biased, int64_t *chosen) 
   std::vector<int64_t> groupOrder(c.groups);
   for (int64_t g = 0; g < c.groups; ++g)
     groupOrder[g] = g;
-  std::partial_sort(groupOrder.begin(), groupOrder.begin() + c.groupsKept, groupOrder.end(),
-                    [&](int64_t a, int64_t b) {
-                      return ranksBefore(groupScore[a], a, groupScore[b], b);
-                    });
+  std::partial_sort(
+      groupOrder.begin(), groupOrder.begin() + c.groupsKept, groupOrder.end(),
+      [&](int64_t a, int64_t b) { return ranksBefore(groupScore[a], a, groupScore[b], b); });
   std::vector<int64_t> candidates;
   for (int64_t kept = 0; kept < c.groupsKept; ++kept)
     for (int64_t i = 0; i < groupSize; ++i)
@@ -154,11 +152,9 @@ Status router(KernelCall &call) {
 
 Status routerGrad(KernelCall &call) {
   const char *k = "router_grad";
-  DS_RETURN_IF_ERROR(checkCall(call, k,
-                               {{"logits", Elem::Float},
-                                {"indices", Elem::Index},
-                                {"weights_grad", Elem::Float}},
-                               {{"logits_grad", Elem::Float}}));
+  DS_RETURN_IF_ERROR(checkCall(
+      call, k, {{"logits", Elem::Float}, {"indices", Elem::Index}, {"weights_grad", Elem::Float}},
+      {{"logits_grad", Elem::Float}}));
   const TensorView &logitsView = call.inputs[0];
   if (logitsView.rank() != 2)
     return errorf(k, ": logits has shape ", logitsView.shapeString(), ", expected [T, E]");

@@ -34,8 +34,8 @@ void computeScores(ScoreFunc func, const float *logits, int64_t experts, float *
     scores[e] *= inverse;
 }
 
-void scoresBackward(ScoreFunc func, const float *scores, const float *scoreGrad,
-                    int64_t experts, float *logitGrad) {
+void scoresBackward(ScoreFunc func, const float *scores, const float *scoreGrad, int64_t experts,
+                    float *logitGrad) {
   if (func == ScoreFunc::Sigmoid) {
     for (int64_t e = 0; e < experts; ++e)
       logitGrad[e] = scoreGrad[e] * scores[e] * (1.0f - scores[e]);

@@ -25,8 +25,8 @@ void computeScores(ScoreFunc func, const float *logits, int64_t experts, float *
 
 /// Chain rule through computeScores for one token: logitGrad from scoreGrad, given the
 /// scores it produced.
-void scoresBackward(ScoreFunc func, const float *scores, const float *scoreGrad,
-                    int64_t experts, float *logitGrad);
+void scoresBackward(ScoreFunc func, const float *scores, const float *scoreGrad, int64_t experts,
+                    float *logitGrad);
 
 } // namespace ds::rt::cpu
 

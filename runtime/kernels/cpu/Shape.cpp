@@ -40,8 +40,8 @@ std::vector<int64_t> withDim(std::vector<int64_t> whole, int64_t dim, int64_t si
 }
 
 /// Reads slice attributes against the full tensor `whole`; `part` is the slice.
-Status readSlice(const char *k, const KernelAttrs &attrs, const TensorView &whole,
-                 int64_t partSize, int64_t &dim, int64_t &offset) {
+Status readSlice(const char *k, const KernelAttrs &attrs, const TensorView &whole, int64_t partSize,
+                 int64_t &dim, int64_t &offset) {
   DS_RETURN_IF_ERROR(requireInt(attrs, k, "offset", offset));
   if (offset < 0 || offset + partSize > whole.dim(dim))
     return errorf(k, ": the range [", offset, ", ", offset + partSize, ") of dim ", dim,
@@ -110,8 +110,8 @@ Status slice(KernelCall &call) {
 
 Status sliceGrad(KernelCall &call) {
   const char *k = "slice_grad";
-  DS_RETURN_IF_ERROR(checkCall(call, k, {{"result_grad", Elem::Float}},
-                               {{"input_grad", Elem::Float}}));
+  DS_RETURN_IF_ERROR(
+      checkCall(call, k, {{"result_grad", Elem::Float}}, {{"input_grad", Elem::Float}}));
   const TensorView &resultGradView = call.inputs[0], &inputGradView = call.outputs[0];
   int64_t dim, offset;
   DS_RETURN_IF_ERROR(readDim(k, call.attrs, inputGradView.rank(), dim));
@@ -120,8 +120,8 @@ Status sliceGrad(KernelCall &call) {
                   inputGradView.shapeString(), " differ in rank");
   int64_t size = resultGradView.dim(dim);
   DS_RETURN_IF_ERROR(readSlice(k, call.attrs, inputGradView, size, dim, offset));
-  DS_RETURN_IF_ERROR(expectShape(k, "result_grad", resultGradView,
-                                 withDim(inputGradView.shape, dim, size)));
+  DS_RETURN_IF_ERROR(
+      expectShape(k, "result_grad", resultGradView, withDim(inputGradView.shape, dim, size)));
   FloatReader resultGrad(resultGradView);
   FloatWriter inputGrad(inputGradView);
   inputGrad.fill(0.0f);
@@ -150,8 +150,7 @@ Status concat(KernelCall &call) {
     if (input.rank() != result.rank())
       return errorf(k, ": input ", input.shapeString(), " and result ", result.shapeString(),
                     " differ in rank");
-    DS_RETURN_IF_ERROR(
-        expectShape(k, "inputs", input, withDim(result.shape, dim, input.dim(dim))));
+    DS_RETURN_IF_ERROR(expectShape(k, "inputs", input, withDim(result.shape, dim, input.dim(dim))));
     total += input.dim(dim);
   }
   if (total != result.dim(dim))
@@ -194,8 +193,8 @@ Status expand(KernelCall &call) {
 
 Status expandGrad(KernelCall &call) {
   const char *k = "expand_grad";
-  DS_RETURN_IF_ERROR(checkCall(call, k, {{"result_grad", Elem::Float}},
-                               {{"input_grad", Elem::Float}}));
+  DS_RETURN_IF_ERROR(
+      checkCall(call, k, {{"result_grad", Elem::Float}}, {{"input_grad", Elem::Float}}));
   std::vector<int64_t> strides;
   DS_RETURN_IF_ERROR(broadcastStrides(k, call.outputs[0], call.inputs[0], strides));
   FloatReader resultGrad(call.inputs[0]);

@@ -34,8 +34,8 @@ ForwardLaunch launch(std::string kernel, std::vector<HostTensor> inputs,
 
 TEST(GradCheck, EmbeddingGrad) {
   HostTensor ids = indexTensor({2, 3}, {4, 1, 4, 0, 2, 1}); // repeats, row 3 unused
-  ForwardLaunch f = launch("embedding", {ids, randomTensor({5, 3}, 100)},
-                           {HostTensor(DType::F32, {2, 3, 3})});
+  ForwardLaunch f =
+      launch("embedding", {ids, randomTensor({5, 3}, 100)}, {HostTensor(DType::F32, {2, 3, 3})});
   f.randomLossWeights({0}, 101);
   HostTensor tableGrad(DType::F32, {5, 3});
   runBackward("embedding_grad", {&ids, &f.lossWeights[0]}, {&tableGrad});
@@ -49,8 +49,7 @@ TEST(GradCheck, RmsNormGrad) {
                            {HostTensor(DType::F32, {3, 6})}, attrs);
   f.randomLossWeights({0}, 104);
   HostTensor dx(DType::F32, {3, 6}), dw(DType::F32, {6});
-  runBackward("rms_norm_grad", {&f.inputs[0], &f.inputs[1], &f.lossWeights[0]}, {&dx, &dw},
-              attrs);
+  runBackward("rms_norm_grad", {&f.inputs[0], &f.inputs[1], &f.lossWeights[0]}, {&dx, &dw}, attrs);
   checkInput(f, 0, dx, "input");
   checkInput(f, 1, dw, "weight");
 }
@@ -97,7 +96,8 @@ void checkAttentionGrad(bool causal) {
   f.randomLossWeights({0}, 113);
   f.loss();
   HostTensor result = f.outputs[0];
-  HostTensor dq(DType::F32, {2, 4, 2, 5}), dk(DType::F32, {2, 4, 2, 5}), dv(DType::F32, {2, 4, 2, 3});
+  HostTensor dq(DType::F32, {2, 4, 2, 5}), dk(DType::F32, {2, 4, 2, 5}),
+      dv(DType::F32, {2, 4, 2, 3});
   runBackward("attention_grad",
               {&f.inputs[0], &f.inputs[1], &f.inputs[2], &result, &f.lossWeights[0]},
               {&dq, &dk, &dv}, attrs);
@@ -119,11 +119,9 @@ void checkRouterGrad(const std::string &scoreFunc, bool norm) {
   attrs.setString("group_score", "top2_sum");
   attrs.setInt("norm_topk_prob", norm ? 1 : 0);
   attrs.setFloat("routed_scale", 2.5);
-  ForwardLaunch f = launch("router", {randomTensor({tokens, experts}, 114, 2.0f),
-                                      randomTensor({experts}, 115, 0.1f)},
-                           {HostTensor(DType::I32, {tokens, topK}),
-                            HostTensor(DType::F32, {tokens, topK})},
-                           attrs);
+  ForwardLaunch f = launch(
+      "router", {randomTensor({tokens, experts}, 114, 2.0f), randomTensor({experts}, 115, 0.1f)},
+      {HostTensor(DType::I32, {tokens, topK}), HostTensor(DType::F32, {tokens, topK})}, attrs);
   f.randomLossWeights({1}, 116); // the weights carry the gradient; the indices do not
   f.loss();
   HostTensor indices = f.outputs[0];
@@ -145,8 +143,7 @@ void checkBalanceLossGrad(const std::string &scoreFunc) {
                            {HostTensor(DType::F32, {})}, attrs);
   f.randomLossWeights({0}, 118);
   HostTensor dLogits(DType::F32, {6, 4});
-  runBackward("balance_loss_grad", {&f.inputs[0], &indices, &f.lossWeights[0]}, {&dLogits},
-              attrs);
+  runBackward("balance_loss_grad", {&f.inputs[0], &indices, &f.lossWeights[0]}, {&dLogits}, attrs);
   checkInput(f, 0, dLogits, "logits");
 }
 
@@ -157,10 +154,10 @@ TEST(GradCheck, DispatchGrad) {
   KernelAttrs attrs;
   attrs.setInt("num_experts", 3);
   HostTensor indices = indexTensor({4, 2}, {1, 0, 2, 1, 0, 2, 1, 2});
-  ForwardLaunch f = launch("dispatch", {randomTensor({4, 3}, 119), indices},
-                           {HostTensor(DType::F32, {8, 3}), HostTensor(DType::I32, {3}),
-                            HostTensor(DType::I32, {4, 2})},
-                           attrs);
+  ForwardLaunch f = launch(
+      "dispatch", {randomTensor({4, 3}, 119), indices},
+      {HostTensor(DType::F32, {8, 3}), HostTensor(DType::I32, {3}), HostTensor(DType::I32, {4, 2})},
+      attrs);
   f.randomLossWeights({0}, 120);
   f.loss();
   HostTensor positions = f.outputs[2];
@@ -172,9 +169,9 @@ TEST(GradCheck, DispatchGrad) {
 TEST(GradCheck, CombineGrad) {
   // Row 1 is read twice, row 5 never.
   HostTensor positions = indexTensor({3, 2}, {1, 4, 0, 1, 3, 2});
-  ForwardLaunch f = launch("combine",
-                           {randomTensor({6, 4}, 121), positions, randomTensor({3, 2}, 122)},
-                           {HostTensor(DType::F32, {3, 4})});
+  ForwardLaunch f =
+      launch("combine", {randomTensor({6, 4}, 121), positions, randomTensor({3, 2}, 122)},
+             {HostTensor(DType::F32, {3, 4})});
   f.randomLossWeights({0}, 123);
   HostTensor dInput(DType::F32, {6, 4}), dWeights(DType::F32, {3, 2});
   runBackward("combine_grad", {&f.lossWeights[0], &f.inputs[0], &positions, &f.inputs[2]},
@@ -187,9 +184,9 @@ TEST(GradCheck, CombineGrad) {
 
 TEST(GradCheck, GroupedLinearDgradAndWgrad) {
   HostTensor counts = indexTensor({4}, {2, 0, 3, 1}); // expert 1 is empty
-  ForwardLaunch f = launch("grouped_linear",
-                           {randomTensor({6, 3}, 124), randomTensor({4, 5, 3}, 125), counts},
-                           {HostTensor(DType::F32, {6, 5})});
+  ForwardLaunch f =
+      launch("grouped_linear", {randomTensor({6, 3}, 124), randomTensor({4, 5, 3}, 125), counts},
+             {HostTensor(DType::F32, {6, 5})});
   f.randomLossWeights({0}, 126);
   HostTensor dx(DType::F32, {6, 3}), dw = randomTensor({4, 5, 3}, 127); // stale contents
   runBackward("grouped_linear_dgrad", {&f.lossWeights[0], &f.inputs[1], &counts}, {&dx});
@@ -201,8 +198,8 @@ TEST(GradCheck, GroupedLinearDgradAndWgrad) {
 }
 
 TEST(GradCheck, SwigluGrad) {
-  ForwardLaunch f = launch("swiglu", {randomTensor({3, 8}, 128, 2.0f)},
-                           {HostTensor(DType::F32, {3, 4})});
+  ForwardLaunch f =
+      launch("swiglu", {randomTensor({3, 8}, 128, 2.0f)}, {HostTensor(DType::F32, {3, 4})});
   f.randomLossWeights({0}, 129);
   HostTensor dx(DType::F32, {3, 8});
   runBackward("swiglu_grad", {&f.inputs[0], &f.lossWeights[0]}, {&dx});
@@ -224,8 +221,8 @@ TEST(GradCheck, SliceGrad) {
   attrs.setInt("dim", 1);
   attrs.setInt("offset", 1);
   attrs.setInt("size", 2);
-  ForwardLaunch f = launch("slice", {randomTensor({2, 4, 3}, 132)},
-                           {HostTensor(DType::F32, {2, 2, 3})}, attrs);
+  ForwardLaunch f =
+      launch("slice", {randomTensor({2, 4, 3}, 132)}, {HostTensor(DType::F32, {2, 2, 3})}, attrs);
   f.randomLossWeights({0}, 133);
   HostTensor dx = randomTensor({2, 4, 3}, 134); // stale contents must be overwritten
   runBackward("slice_grad", {&f.lossWeights[0]}, {&dx}, attrs);
@@ -233,8 +230,8 @@ TEST(GradCheck, SliceGrad) {
 }
 
 TEST(GradCheck, ExpandGrad) {
-  ForwardLaunch f = launch("expand", {randomTensor({3, 1}, 135)},
-                           {HostTensor(DType::F32, {2, 3, 4})});
+  ForwardLaunch f =
+      launch("expand", {randomTensor({3, 1}, 135)}, {HostTensor(DType::F32, {2, 3, 4})});
   f.randomLossWeights({0}, 136);
   HostTensor dx(DType::F32, {3, 1});
   runBackward("expand_grad", {&f.lossWeights[0]}, {&dx});

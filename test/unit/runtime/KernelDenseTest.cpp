@@ -35,8 +35,8 @@ TEST(KernelRmsNorm, MatchesNaive) {
   expectClose(out.floats(), expected, 1e-6, 1e-5);
 }
 
-std::vector<double> naiveLinear(const HostTensor &x, const HostTensor &w, int64_t rows,
-                                int64_t n, int64_t k) {
+std::vector<double> naiveLinear(const HostTensor &x, const HostTensor &w, int64_t rows, int64_t n,
+                                int64_t k) {
   std::vector<double> y(rows * n, 0.0);
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t o = 0; o < n; ++o)
@@ -98,7 +98,7 @@ TEST(KernelRope, InterleavedLayout) { checkRope(true); }
 // YaRN frequencies computed independently with HF `_compute_yarn_parameters` (dim 16,
 // theta 1e4, factor 40, original 4096, beta 32/1: correction range [2, 6]).
 TEST(KernelRope, YarnFrequenciesAndAttentionFactor) {
-  const double invFreq[8] = {1.0, 0.31622776601683794, 0.1, 0.023914724805023366,
+  const double invFreq[8] = {1.0,      0.31622776601683794,   0.1,     0.023914724805023366,
                              0.005125, 0.0008498621211702518, 2.5e-05, 7.905694150420947e-06};
   const int64_t seq = 300, dim = 16;
   HostTensor x(DType::F32, {1, seq, 1, dim});
@@ -118,8 +118,8 @@ TEST(KernelRope, YarnFrequenciesAndAttentionFactor) {
     }
 }
 
-std::vector<double> naiveAttention(const HostTensor &q, const HostTensor &k,
-                                   const HostTensor &v, double scale, bool causal) {
+std::vector<double> naiveAttention(const HostTensor &q, const HostTensor &k, const HostTensor &v,
+                                   double scale, bool causal) {
   int64_t batch = q.shape[0], seq = q.shape[1], heads = q.shape[2], dqk = q.shape[3];
   int64_t dv = v.shape[3];
   std::vector<double> out(batch * seq * heads * dv, 0.0);

@@ -81,8 +81,7 @@ TEST(KernelErrors, RouterRejectsNonFiniteLogitsAndBadGroups) {
               "n_group 3 does not divide the 4 experts");
   attrs.setInt("n_group", 2);
   logits.set(5, NAN);
-  expectError(runKernel("router", {&logits, &bias}, {&indices, &weights}, attrs),
-              "logits[1, 1]");
+  expectError(runKernel("router", {&logits, &bias}, {&indices, &weights}, attrs), "logits[1, 1]");
 }
 
 TEST(KernelErrors, MalformedCalls) {

@@ -13,8 +13,8 @@ namespace {
 float logit(float score) { return std::log(score / (1.0f - score)); }
 
 KernelAttrs routerAttrs(int64_t topK, int64_t groups, int64_t groupsKept,
-                        const std::string &scoreFunc, const std::string &groupScore,
-                        bool norm, double routedScale) {
+                        const std::string &scoreFunc, const std::string &groupScore, bool norm,
+                        double routedScale) {
   KernelAttrs attrs;
   attrs.setInt("top_k", topK);
   attrs.setInt("n_group", groups);
@@ -55,9 +55,9 @@ TEST(KernelRouter, Top2SumGroupLimiting) {
                    routerAttrs(3, 4, 2, "sigmoid", "top2_sum", true, 2.5), 3);
   EXPECT_EQ(r.indices, (std::vector<int32_t>{2, 3, 7}));
   float sum = 0.6f + 0.55f + 0.52f;
-  expectClose(r.weights, std::vector<float>{0.6f / sum * 2.5f, 0.55f / sum * 2.5f,
-                                            0.52f / sum * 2.5f},
-              1e-6, 1e-5);
+  expectClose(r.weights,
+              std::vector<float>{0.6f / sum * 2.5f, 0.55f / sum * 2.5f, 0.52f / sum * 2.5f}, 1e-6,
+              1e-5);
 }
 
 TEST(KernelRouter, MaxGroupScore) {
@@ -70,8 +70,8 @@ TEST(KernelRouter, MaxGroupScore) {
 
 TEST(KernelRouter, BiasSteersSelectionNotWeights) {
   std::vector<float> scores = {0.8f, 0.7f, 0.6f, 0.5f};
-  Routed unbiased = route(scores, {0, 0, 0, 0}, routerAttrs(2, 1, 1, "sigmoid", "top2_sum",
-                                                            true, 1.0), 2);
+  Routed unbiased =
+      route(scores, {0, 0, 0, 0}, routerAttrs(2, 1, 1, "sigmoid", "top2_sum", true, 1.0), 2);
   EXPECT_EQ(unbiased.indices, (std::vector<int32_t>{0, 1}));
   Routed biased = route(scores, {0.0f, 0.0f, 0.3f, 0.0f},
                         routerAttrs(2, 1, 1, "sigmoid", "top2_sum", true, 1.0), 2);
@@ -92,7 +92,8 @@ TEST(KernelRouter, TiesGoToTheLowerIndex) {
 
 TEST(KernelRouter, SoftmaxScores) {
   std::vector<float> logits = {0.3f, -1.2f, 2.0f, 0.7f, -0.4f, 1.1f};
-  HostTensor logitsT = floatTensor({1, 6}, logits), bias = floatTensor({6}, std::vector<float>(6, 0));
+  HostTensor logitsT = floatTensor({1, 6}, logits),
+             bias = floatTensor({6}, std::vector<float>(6, 0));
   HostTensor indices(DType::I32, {1, 2}), weights(DType::F32, {1, 2});
   DS_EXPECT_KERNEL_OK(runKernel("router", {&logitsT, &bias}, {&indices, &weights},
                                 routerAttrs(2, 3, 2, "softmax", "max", false, 16.0)));

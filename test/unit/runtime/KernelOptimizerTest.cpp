@@ -59,8 +59,8 @@ TEST(KernelAdamw, StepMustCountFromOne) {
   HostTensor param = floatTensor({1}, {1.0f}), grad = floatTensor({1}, {0.5f});
   HostTensor m = floatTensor({1}, {0.1f}), v = floatTensor({1}, {0.01f});
   HostTensor lr = scalarTensor(0.01f), step = scalarTensor(0.0f), norm = scalarTensor(1.0f);
-  Status status = runKernel("adamw", {&param, &grad, &m, &v, &lr, &step, &norm},
-                            {&param, &m, &v}, adamwAttrs(1.0));
+  Status status = runKernel("adamw", {&param, &grad, &m, &v, &lr, &step, &norm}, {&param, &m, &v},
+                            adamwAttrs(1.0));
   ASSERT_FALSE(status.isOk());
   EXPECT_NE(status.message().find("step"), std::string::npos) << status.message();
 }

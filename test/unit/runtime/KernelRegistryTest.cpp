@@ -12,14 +12,47 @@ namespace {
 
 // Every op of DsOps.td except the composites (mla, moe, mtp_head), which ds-decompose
 // removes before lowering.
-const char *const kDsKernelNames[] = {
-    "embedding", "rms_norm", "linear", "rope", "attention", "router", "balance_loss",
-    "dispatch", "combine", "grouped_linear", "swiglu", "add", "mul", "scale", "convert",
-    "cross_entropy", "quantize", "dequantize", "slice", "concat", "reshape", "expand",
-    "embedding_grad", "rms_norm_grad", "linear_dgrad", "linear_wgrad", "rope_grad",
-    "attention_grad", "router_grad", "balance_loss_grad", "dispatch_grad", "combine_grad",
-    "grouped_linear_dgrad", "grouped_linear_wgrad", "swiglu_grad", "cross_entropy_grad",
-    "slice_grad", "expand_grad", "grad_norm", "adamw", "bias_update"};
+const char *const kDsKernelNames[] = {"embedding",
+                                      "rms_norm",
+                                      "linear",
+                                      "rope",
+                                      "attention",
+                                      "router",
+                                      "balance_loss",
+                                      "dispatch",
+                                      "combine",
+                                      "grouped_linear",
+                                      "swiglu",
+                                      "add",
+                                      "mul",
+                                      "scale",
+                                      "convert",
+                                      "cross_entropy",
+                                      "quantize",
+                                      "dequantize",
+                                      "slice",
+                                      "concat",
+                                      "reshape",
+                                      "expand",
+                                      "embedding_grad",
+                                      "rms_norm_grad",
+                                      "linear_dgrad",
+                                      "linear_wgrad",
+                                      "rope_grad",
+                                      "attention_grad",
+                                      "router_grad",
+                                      "balance_loss_grad",
+                                      "dispatch_grad",
+                                      "combine_grad",
+                                      "grouped_linear_dgrad",
+                                      "grouped_linear_wgrad",
+                                      "swiglu_grad",
+                                      "cross_entropy_grad",
+                                      "slice_grad",
+                                      "expand_grad",
+                                      "grad_norm",
+                                      "adamw",
+                                      "bias_update"};
 
 Status okKernel(KernelCall &) { return Status::ok(); }
 
@@ -44,7 +77,7 @@ TEST(KernelRegistry, RegistrationRules) {
   EXPECT_TRUE(registerKernels(Backend::Cuda, table, 2));
   EXPECT_EQ(lookupKernel(Backend::Cuda, "registry_test_kernel"), okKernel);
   EXPECT_EQ(lookupKernel(Backend::Cpu, "registry_test_kernel"), nullptr); // per backend
-  EXPECT_FALSE(registerKernels(Backend::Cuda, table, 2));                // already there
+  EXPECT_FALSE(registerKernels(Backend::Cuda, table, 2));                 // already there
 }
 
 TEST(KernelAttrs, TypedLookupsAndDefaults) {

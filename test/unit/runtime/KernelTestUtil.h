@@ -95,8 +95,7 @@ inline HostTensor floatTensor(std::vector<int64_t> shape, const std::vector<floa
 inline HostTensor indexTensor(std::vector<int64_t> shape, const std::vector<int32_t> &values) {
   HostTensor t(DType::I32, std::move(shape));
   EXPECT_EQ(static_cast<int64_t>(values.size()), t.numElements());
-  std::memcpy(t.bytes.data(), values.data(),
-              std::min<size_t>(t.bytes.size(), values.size() * 4));
+  std::memcpy(t.bytes.data(), values.data(), std::min<size_t>(t.bytes.size(), values.size() * 4));
   return t;
 }
 
@@ -131,10 +130,10 @@ inline Status runKernel(const std::string &name, std::vector<HostTensor *> input
 }
 
 /// Runs a kernel that must succeed.
-#define DS_EXPECT_KERNEL_OK(expr)                                                           \
-  do {                                                                                      \
-    ::ds::rt::Status dsKernelStatus_ = (expr);                                              \
-    ASSERT_TRUE(dsKernelStatus_.isOk()) << dsKernelStatus_.message();                       \
+#define DS_EXPECT_KERNEL_OK(expr)                                                                  \
+  do {                                                                                             \
+    ::ds::rt::Status dsKernelStatus_ = (expr);                                                     \
+    ASSERT_TRUE(dsKernelStatus_.isOk()) << dsKernelStatus_.message();                              \
   } while (0)
 
 /// Elementwise |actual - expected| <= atol + rtol * |expected|.

@@ -17,8 +17,8 @@ TEST(NumericBf16, ExactValuesAndTiesToEven) {
   EXPECT_EQ(floatToBf16(1.0f), 0x3f80);
   EXPECT_EQ(floatToBf16(-2.0f), 0xc000);
   // bf16 keeps 7 fraction bits: 1 + 2^-8 is half-way between 1 and 1 + 2^-7.
-  EXPECT_EQ(floatToBf16(1.0f + std::ldexp(1.0f, -8)), 0x3f80);                // to even (0)
-  EXPECT_EQ(floatToBf16(1.0f + 3 * std::ldexp(1.0f, -8)), 0x3f82);            // to even (2)
+  EXPECT_EQ(floatToBf16(1.0f + std::ldexp(1.0f, -8)), 0x3f80);     // to even (0)
+  EXPECT_EQ(floatToBf16(1.0f + 3 * std::ldexp(1.0f, -8)), 0x3f82); // to even (2)
   EXPECT_EQ(floatToBf16(1.0f + std::ldexp(1.0f, -8) + std::ldexp(1.0f, -20)), 0x3f81); // above half
   EXPECT_EQ(bf16ToFloat(0x3f81), 1.0f + std::ldexp(1.0f, -7));
   EXPECT_EQ(floatToBf16(std::numeric_limits<float>::max()), 0x7f80); // rounds up to inf
@@ -27,12 +27,12 @@ TEST(NumericBf16, ExactValuesAndTiesToEven) {
 }
 
 TEST(NumericFp8, DecodesTheE4m3fnTable) {
-  EXPECT_EQ(e4m3ToFloat(0x38), 1.0f);                      // exponent 7 = bias
-  EXPECT_EQ(e4m3ToFloat(0x7e), 448.0f);                    // largest finite
+  EXPECT_EQ(e4m3ToFloat(0x38), 1.0f);   // exponent 7 = bias
+  EXPECT_EQ(e4m3ToFloat(0x7e), 448.0f); // largest finite
   EXPECT_EQ(e4m3ToFloat(0xfe), -448.0f);
-  EXPECT_EQ(e4m3ToFloat(0x08), std::ldexp(1.0f, -6));      // smallest normal
-  EXPECT_EQ(e4m3ToFloat(0x01), std::ldexp(1.0f, -9));      // smallest subnormal
-  EXPECT_EQ(e4m3ToFloat(0x07), 7 * std::ldexp(1.0f, -9));  // largest subnormal
+  EXPECT_EQ(e4m3ToFloat(0x08), std::ldexp(1.0f, -6));     // smallest normal
+  EXPECT_EQ(e4m3ToFloat(0x01), std::ldexp(1.0f, -9));     // smallest subnormal
+  EXPECT_EQ(e4m3ToFloat(0x07), 7 * std::ldexp(1.0f, -9)); // largest subnormal
   EXPECT_EQ(e4m3ToFloat(0x3b), 1.375f);
   EXPECT_TRUE(std::isnan(e4m3ToFloat(0x7f)));
   EXPECT_TRUE(std::isnan(e4m3ToFloat(0xff)));
@@ -60,11 +60,11 @@ TEST(NumericFp8, RoundsToNearestEven) {
   // Subnormals step by 2^-9.
   float sub = std::ldexp(1.0f, -9);
   EXPECT_EQ(floatToE4m3(sub), 0x01);
-  EXPECT_EQ(floatToE4m3(0.5f * sub), 0x00);  // half-way 0 | 2^-9 -> 0
+  EXPECT_EQ(floatToE4m3(0.5f * sub), 0x00); // half-way 0 | 2^-9 -> 0
   EXPECT_EQ(floatToE4m3(0.51f * sub), 0x01);
-  EXPECT_EQ(floatToE4m3(1.5f * sub), 0x02);  // half-way 1 | 2 -> 2
-  EXPECT_EQ(floatToE4m3(2.5f * sub), 0x02);  // half-way 2 | 3 -> 2
-  EXPECT_EQ(floatToE4m3(7.5f * sub), 0x08);  // half-way 7 | 8: into the smallest normal
+  EXPECT_EQ(floatToE4m3(1.5f * sub), 0x02); // half-way 1 | 2 -> 2
+  EXPECT_EQ(floatToE4m3(2.5f * sub), 0x02); // half-way 2 | 3 -> 2
+  EXPECT_EQ(floatToE4m3(7.5f * sub), 0x08); // half-way 7 | 8: into the smallest normal
   EXPECT_EQ(floatToE4m3(-3.0f * sub), 0x83);
   EXPECT_EQ(floatToE4m3(1e-30f), 0x00);
   EXPECT_EQ(floatToE4m3(-1e-30f), 0x80);
