@@ -9,15 +9,12 @@ using namespace ds::detail;
 
 OpChecker::OpChecker(Operation *op) : op(op) {}
 
-OpChecker::OpChecker(std::optional<Location> loc, StringRef opName)
-    : loc(loc), opName(opName) {}
+OpChecker::OpChecker(Location loc, StringRef opName) : loc(loc), opName(opName) {}
 
 InFlightDiagnostic OpChecker::error() const {
   if (op)
     return op->emitOpError();
-  if (loc)
-    return emitError(*loc) << "'" << opName << "' op ";
-  return InFlightDiagnostic();
+  return emitError(*loc) << "'" << opName << "' op ";
 }
 
 std::string ds::detail::formatNumber(double value) {

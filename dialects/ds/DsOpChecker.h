@@ -42,12 +42,11 @@ class OpChecker {
 public:
   /// Checks on behalf of a verifier: errors are emitted at the op.
   explicit OpChecker(mlir::Operation *op);
-  /// Checks on behalf of type inference: errors are emitted at `loc`, and dropped when
-  /// there is no location.
-  OpChecker(std::optional<mlir::Location> loc, llvm::StringRef opName);
+  /// Checks on behalf of type inference: errors are emitted at `loc` (inferWith drops
+  /// them when the caller gave no location).
+  OpChecker(mlir::Location loc, llvm::StringRef opName);
 
-  /// Starts an error "'ds.<op>' op ...". The returned diagnostic is inactive (all
-  /// streaming is dropped) when inference runs without a location.
+  /// Starts an error "'ds.<op>' op ...".
   mlir::InFlightDiagnostic error() const;
 
   //===--- operands and results ---------------------------------------------===//
@@ -102,7 +101,7 @@ public:
 
 private:
   mlir::Operation *op = nullptr;
-  std::optional<mlir::Location> loc;
+  std::optional<mlir::Location> loc;  // set when checking for inference
   llvm::StringRef opName;
 };
 
@@ -200,18 +199,19 @@ using InferFn = mlir::LogicalResult (*)(const OpChecker &, typename OpT::Adaptor
 
 /// Implements OpT::inferReturnTypes with `infer`. The adaptor's attributes are checked
 /// first (ODS's own constraints), since builders may hand over any attribute set.
+/// Without a location, inference must fail without reporting (InferTypeOpInterface's
+/// contract), so its diagnostics are then dropped here.
 template <typename OpT>
 mlir::LogicalResult inferWith(InferFn<OpT> infer, mlir::MLIRContext *context,
                               std::optional<mlir::Location> loc,
                               typename OpT::Adaptor adaptor,
                               llvm::SmallVectorImpl<mlir::Type> &types) {
-  {
-    mlir::ScopedDiagnosticHandler silenceWithoutLocation(
-        context, [&](mlir::Diagnostic &) { return mlir::failure(loc.has_value()); });
-    if (mlir::failed(adaptor.verify(loc.value_or(mlir::UnknownLoc::get(context)))))
-      return mlir::failure();
-  }
-  OpChecker checker(loc, OpT::getOperationName());
+  mlir::ScopedDiagnosticHandler dropWithoutLocation(
+      context, [&](mlir::Diagnostic &) { return mlir::failure(loc.has_value()); });
+  mlir::Location at = loc.value_or(mlir::UnknownLoc::get(context));
+  if (mlir::failed(adaptor.verify(at)))
+    return mlir::failure();
+  OpChecker checker(at, OpT::getOperationName());
   ImpliedResults implied;
   if (mlir::failed(infer(checker, adaptor, implied)))
     return mlir::failure();
