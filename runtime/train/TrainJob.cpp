@@ -1,5 +1,7 @@
 #include "runtime/train/TrainJob.h"
 
+#include "runtime/train/Checkpoint.h"
+#include "runtime/train/CheckpointMetricsLog.h"
 #include "runtime/train/Initialize.h"
 #include "runtime/train/TokenData.h"
 
@@ -84,8 +86,54 @@ Expected<TrainJob> TrainJob::create(Plan plan, std::vector<int32_t> tokens,
     return executor.status();
   TrainJob job(executor.take(), std::move(tokens), options);
   DS_RETURN_IF_ERROR(job.bind());
-  DS_RETURN_IF_ERROR(initializeState(job.executor_, options.seed));
+  DS_RETURN_IF_ERROR(job.start(dataName));
   return job;
+}
+
+Status TrainJob::start(const std::string &dataName) {
+  const TrainOptions &o = options_;
+  if (o.stopAfter < 0 || o.stopAfter > o.schedule.total)
+    return errorf("--stop-after ", o.stopAfter, " must lie in 1..", o.schedule.total,
+                  " (the run's --steps)");
+  if (o.checkpointEvery < 0)
+    return errorf("--checkpoint-every ", o.checkpointEvery, " must not be negative");
+  if (o.keepCheckpoints < 1)
+    return errorf("--keep-checkpoints ", o.keepCheckpoints, " must be at least 1");
+  config_ = describeRun(executor_.plan(), o.planName, tokens_, dataName, o.seed, o.schedule);
+
+  if (o.resumeFrom.empty()) {
+    DS_RETURN_IF_ERROR(initializeState(executor_, o.seed));
+  } else {
+    Expected<CheckpointLocation> location = locateCheckpoint(o.resumeFrom);
+    if (!location)
+      return location.status();
+    Expected<TrainerState> state = readTrainerState(location->folder);
+    if (!state)
+      return state.status();
+    DS_RETURN_IF_ERROR(checkResumable(state->config, config_, "checkpoint " + location->folder));
+    DS_RETURN_IF_ERROR(loadCheckpointTensors(location->folder, executor_));
+    completed_ = state->step;
+    if (o.stopAfter > 0 && o.stopAfter <= completed_)
+      return errorf("--stop-after ", o.stopAfter, " is not past step ", completed_,
+                    ", where checkpoint ", location->folder, " resumes");
+  }
+
+  if (o.checkpointDir.empty())
+    return Status::ok();
+  Expected<std::vector<std::pair<int64_t, std::string>>> existing =
+      listCheckpoints(o.checkpointDir);
+  if (!existing)
+    return existing.status();
+  if (existing->empty() || existing->back().first <= completed_)
+    return Status::ok();
+  std::string newest = checkpointFolderName(existing->back().first);
+  if (completed_ == 0)
+    return errorf("checkpoint folder '", o.checkpointDir, "' already holds checkpoints (newest ",
+                  newest, "); continue that run with --resume, or choose another ",
+                  "--checkpoint-dir");
+  return errorf("checkpoint folder '", o.checkpointDir, "' holds checkpoints past step ",
+                completed_, " (newest ", newest, "), which this run would mix with its own; ",
+                "resume from the newest, or write to another --checkpoint-dir");
 }
 
 Status TrainJob::step(int64_t step, StepMetrics &metrics) {
@@ -122,22 +170,40 @@ Status TrainJob::step(int64_t step, StepMetrics &metrics) {
   return Status::ok();
 }
 
-Status TrainJob::run(const std::function<void(const StepMetrics &)> &onStep) {
-  MetricsWriter writer;
-  if (!options_.metricsPath.empty())
-    DS_RETURN_IF_ERROR(writer.open(options_.metricsPath));
-  for (int64_t t = 1; t <= options_.schedule.total; ++t) {
+Status TrainJob::run(const std::function<void(const StepMetrics &)> &onStep,
+                     const std::function<void(const std::string &)> &onCheckpoint) {
+  const TrainOptions &o = options_;
+  ResumableMetricsLog log;
+  if (!o.metricsPath.empty())
+    DS_RETURN_IF_ERROR(log.open(o.metricsPath, completed_));
+  int64_t last = o.stopAfter > 0 ? o.stopAfter : o.schedule.total;
+  for (int64_t t = completed_ + 1; t <= last; ++t) {
     StepMetrics metrics;
     DS_RETURN_IF_ERROR(step(t, metrics));
-    if (writer.isOpen())
-      DS_RETURN_IF_ERROR(writer.write(metrics));
+    if (log.isOpen())
+      DS_RETURN_IF_ERROR(log.write(metrics));
     if (onStep)
       onStep(metrics);
     if (!std::isfinite(metrics.loss))
       return errorf("step ", t, ": the loss is not finite (", metrics.loss,
                     "); the run diverged, try a lower --lr or a longer --warmup");
+    completed_ = t;
+    bool stop = t < last && o.stopRequested && o.stopRequested();
+    bool due = t == last || stop || (o.checkpointEvery > 0 && t % o.checkpointEvery == 0);
+    if (due && !o.checkpointDir.empty()) {
+      Expected<std::string> folder =
+          writeCheckpoint(o.checkpointDir, executor_, {t, config_}, o.keepCheckpoints);
+      if (!folder)
+        return errorf("step ", t, ": ", folder.status().message());
+      if (onCheckpoint)
+        onCheckpoint(*folder);
+    }
+    if (stop) {
+      stoppedByRequest_ = true;
+      break;
+    }
   }
-  return writer.close();
+  return log.close();
 }
 
 } // namespace ds::rt

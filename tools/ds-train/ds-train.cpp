@@ -2,18 +2,22 @@
 //
 //   ds-train PLAN.dsplan|SPEC.json [--data FILE] [--steps N] [--batch B] [--seq S]
 //            [--lr LR] [--warmup N] [--min-lr-ratio R] [--seed N] [--metrics FILE]
-//            [--log-every N]
+//            [--log-every N] [--checkpoint-dir DIR] [--checkpoint-every N]
+//            [--keep-checkpoints K] [--resume DIR] [--stop-after N]
 //   ds-train --make-data INPUT.txt -o OUTPUT.u16|.u32
 //
-// The logic lives in runtime/train; this file parses flags and shows progress.
+// The logic lives in runtime/train; this file parses flags, shows progress, and turns
+// SIGINT/SIGTERM into "checkpoint after this step, then stop" while checkpoints are on.
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/train/Checkpoint.h"
 #include "runtime/train/PlanSource.h"
 #include "runtime/train/TokenData.h"
 #include "runtime/train/TrainJob.h"
 
 #include <cerrno>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -40,7 +44,17 @@ const char *const kUsage =
     "  --min-lr-ratio R     cosine decay floor as a fraction of --lr (default 0.1)\n"
     "  --seed N             seeds initialisation and data order (default 0)\n"
     "  --metrics FILE       one JSON line per step\n"
-    "  --log-every N        progress line interval when stdout is not a terminal (default 10)\n";
+    "  --log-every N        progress line interval when stdout is not a terminal (default 10)\n"
+    "checkpoints (runtime/train/README.md):\n"
+    "  --checkpoint-dir DIR write checkpoints to DIR/step-NNNNNN, DIR/latest names the newest;\n"
+    "                       one is written after the last step, and on SIGINT/SIGTERM\n"
+    "  --checkpoint-every N also after every N-th step\n"
+    "  --keep-checkpoints K keep the K newest (default 2)\n"
+    "  --resume DIR         continue the run of a checkpoint (a root: its latest, or one\n"
+    "                       step folder) with the same plan, data and options; checkpoints\n"
+    "                       go on into its root unless --checkpoint-dir says otherwise, and\n"
+    "                       --metrics is appended to\n"
+    "  --stop-after N       stop after step N of the --steps schedule (checkpointed)\n";
 
 struct Options {
   std::string input;
@@ -51,7 +65,24 @@ struct Options {
   double lr = 3e-3, minLrRatio = 0.1;
   uint64_t seed = 0;
   std::string metrics;
+  std::string checkpointDir, resume;
+  int64_t checkpointEvery = 0, keepCheckpoints = 2, stopAfter = 0;
 };
+
+// The signal that asked the run to stop, 0 while none did.
+volatile std::sig_atomic_t stopSignal = 0;
+
+extern "C" void requestStop(int signal) { stopSignal = signal; }
+
+// SA_RESETHAND: a second Ctrl-C kills at once, for when a step takes too long to wait for.
+void stopOnSignals() {
+  struct sigaction action = {};
+  action.sa_handler = requestStop;
+  action.sa_flags = SA_RESETHAND;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
 
 Status parseInt(const std::string &flag, const std::string &text, int64_t &value) {
   errno = 0;
@@ -91,12 +122,19 @@ Status parseArgs(int argc, char **argv, Options &o) {
       DS_RETURN_IF_ERROR(value(o.data));
     } else if (arg == "--metrics") {
       DS_RETURN_IF_ERROR(value(o.metrics));
+    } else if (arg == "--checkpoint-dir") {
+      DS_RETURN_IF_ERROR(value(o.checkpointDir));
+    } else if (arg == "--resume") {
+      DS_RETURN_IF_ERROR(value(o.resume));
     } else if (int64_t *field = arg == "--steps"       ? &o.steps
                                 : arg == "--batch"     ? &o.batch
                                 : arg == "--seq"       ? &o.seq
                                 : arg == "--warmup"    ? &o.warmup
                                 : arg == "--log-every" ? &o.logEvery
-                                                       : nullptr) {
+                                : arg == "--checkpoint-every" ? &o.checkpointEvery
+                                : arg == "--keep-checkpoints" ? &o.keepCheckpoints
+                                : arg == "--stop-after"       ? &o.stopAfter
+                                                              : nullptr) {
       DS_RETURN_IF_ERROR(value(text));
       DS_RETURN_IF_ERROR(parseInt(arg, text, *field));
       bool mayBeZero = arg == "--warmup";
@@ -127,6 +165,8 @@ Status parseArgs(int argc, char **argv, Options &o) {
     return Status::error("missing PLAN.dsplan or SPEC.json");
   if (o.makeData && o.output.empty())
     return Status::error("--make-data needs -o OUTPUT.u16 or OUTPUT.u32");
+  if (o.checkpointEvery > 0 && o.checkpointDir.empty() && o.resume.empty())
+    return Status::error("--checkpoint-every needs --checkpoint-dir (or --resume)");
   return Status::ok();
 }
 
@@ -140,7 +180,9 @@ Status makeData(const Options &o) {
   return Status::ok();
 }
 
-Status train(const Options &o) {
+// `exitCode` is set when the run stops early on a signal (128 + the signal, as a shell
+// reports a process the signal killed), so a job script sees it did not finish.
+Status train(const Options &o, int &exitCode) {
   Expected<std::string> toolDir = executableDir();
   if (!toolDir)
     return toolDir.status();
@@ -162,6 +204,22 @@ Status train(const Options &o) {
   options.schedule = {o.lr, o.warmup, o.steps, o.minLrRatio};
   options.seed = o.seed;
   options.metricsPath = o.metrics;
+  options.planName = o.input;
+  options.checkpointDir = o.checkpointDir;
+  options.checkpointEvery = o.checkpointEvery;
+  options.keepCheckpoints = o.keepCheckpoints;
+  options.resumeFrom = o.resume;
+  options.stopAfter = o.stopAfter;
+  if (!o.resume.empty() && o.checkpointDir.empty()) {
+    Expected<CheckpointLocation> location = locateCheckpoint(o.resume);
+    if (!location)
+      return location.status();
+    options.checkpointDir = location->root;
+  }
+  if (!options.checkpointDir.empty()) {
+    stopOnSignals();
+    options.stopRequested = [] { return stopSignal != 0; };
+  }
   std::printf("ds-train: %s (%s), batch %lld, seq %lld, %zu tokens from %s\n", o.input.c_str(),
               plan->modelType.c_str(), static_cast<long long>(plan->batch),
               static_cast<long long>(plan->seq), tokens->size(), dataPath.c_str());
@@ -170,11 +228,15 @@ Status train(const Options &o) {
       [](const std::string &kernel) { return lookupKernel(Backend::Cpu, kernel); });
   if (!job)
     return job.status();
+  if (!o.resume.empty())
+    std::printf("ds-train: resuming from %s after step %lld of %lld\n", o.resume.c_str(),
+                static_cast<long long>(job->completedSteps()), static_cast<long long>(o.steps));
 
   // On a terminal one line is rewritten in place; in a log, a line every --log-every steps.
   bool terminal = ::isatty(STDOUT_FILENO);
+  int64_t lastStep = o.stopAfter > 0 ? o.stopAfter : o.steps;
   auto show = [&](const StepMetrics &m) {
-    bool last = m.step == o.steps;
+    bool last = m.step == lastStep;
     if (!terminal && m.step % o.logEvery != 0 && m.step != 1 && !last)
       return;
     std::string norm;
@@ -188,9 +250,19 @@ Status train(const Options &o) {
                 norm.c_str(), m.tokensPerSecond, terminal && !last ? "" : "\n");
     std::fflush(stdout);
   };
-  Status status = job->run(show);
+  auto saved = [&](const std::string &folder) {
+    std::printf("%scheckpoint %s\n", terminal ? "\n" : "", folder.c_str());
+    std::fflush(stdout);
+  };
+  Status status = job->run(show, saved);
   if (!status && terminal)
     std::printf("\n");
+  if (status && job->stoppedByRequest()) {
+    std::printf("ds-train: stopped by signal %d after step %lld; continue with --resume %s\n",
+                static_cast<int>(stopSignal), static_cast<long long>(job->completedSteps()),
+                options.checkpointDir.c_str());
+    exitCode = 128 + static_cast<int>(stopSignal);
+  }
   return status;
 }
 
@@ -203,10 +275,11 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "ds-train: %s\n%s", status.message().c_str(), kUsage);
     return 2;
   }
-  status = options.makeData ? makeData(options) : train(options);
+  int exitCode = 0;
+  status = options.makeData ? makeData(options) : train(options, exitCode);
   if (!status) {
     std::fprintf(stderr, "ds-train: error: %s\n", status.message().c_str());
     return 1;
   }
-  return 0;
+  return exitCode;
 }
