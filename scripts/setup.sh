@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(cmake ninja-build ccache clang-22 libclang-rt-22-dev libmlir-22-dev mlir-22-tools
-          llvm-22-dev llvm-22-tools libgtest-dev python3)
+          llvm-22-dev llvm-22-tools libgtest-dev libomp-22-dev python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
