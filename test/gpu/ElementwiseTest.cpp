@@ -12,11 +12,15 @@ void expectAll(const KernelResults &r, double rtol, double atol) {
 
 const std::vector<std::vector<int64_t>> kShapes = {{1, 1}, {3, 5, 64}, {7, 1000}, {2, 7168}};
 
+// Width 1 is left out here: there xhat = +-1 to rounding and dx = g (1 - xhat^2) cancels
+// to a residue of rounding on both backends, an ill-conditioned comparison, not a test.
+const std::vector<std::vector<int64_t>> kNormShapes = {{1, 8}, {3, 5, 64}, {7, 1000}, {2, 7168}};
+
 TEST(CudaRmsNorm, ForwardAndGradMatchCpu) {
   DS_REQUIRE_CUDA();
   std::mt19937 rng(10);
   for (DType dtype : {DType::F32, DType::BF16})
-    for (const auto &shape : kShapes) {
+    for (const auto &shape : kNormShapes) {
       SCOPED_TRACE(std::string(dtypeName(dtype)) + " width=" + std::to_string(shape.back()));
       int64_t width = shape.back();
       KernelAttrs attrs;

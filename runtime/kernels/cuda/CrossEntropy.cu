@@ -25,24 +25,27 @@ namespace {
 
 constexpr int kThreads = 256;
 
+/// The sum is kept in double (each exponential is FP32): for a confident prediction the
+/// loss is log(1 + tiny), and an FP32 sum would cap its absolute accuracy at ~6e-8.
 struct MaxSum {
-  float max, sum; // sum of exp(x - max)
+  float max;
+  double sum; // sum of exp(x - max)
 };
 
 __device__ __forceinline__ MaxSum merge(MaxSum a, MaxSum b) {
   float m = fmaxf(a.max, b.max);
   if (m == -INFINITY)
-    return {m, 0.0f};
+    return {m, 0.0};
   return {m, a.sum * expf(a.max - m) + b.sum * expf(b.max - m)};
 }
 
 /// Online max and sum of exponentials of one row; every thread gets the block's result.
 __device__ MaxSum rowMaxSum(FloatIn logits, int64_t base, int64_t vocab) {
-  MaxSum acc{-INFINITY, 0.0f};
+  MaxSum acc{-INFINITY, 0.0};
   for (int64_t j = threadIdx.x; j < vocab; j += blockDim.x) {
     float x = logits[base + j];
     if (x > acc.max) {
-      acc.sum = acc.sum * expf(acc.max - x) + 1.0f;
+      acc.sum = acc.sum * expf(acc.max - x) + 1.0;
       acc.max = x;
     } else {
       acc.sum += expf(x - acc.max);
@@ -58,7 +61,7 @@ __device__ MaxSum rowMaxSum(FloatIn logits, int64_t base, int64_t vocab) {
   if (lane == 0)
     partial[warp] = acc;
   __syncthreads();
-  MaxSum total{-INFINITY, 0.0f};
+  MaxSum total{-INFINITY, 0.0};
   for (int w = 0; w < int(blockDim.x >> 5); ++w)
     total = merge(total, partial[w]);
   return total;
@@ -82,7 +85,7 @@ __global__ void rowLossKernel(FloatIn logits, const int32_t *labels, int64_t voc
   MaxSum ms = rowMaxSum(logits, row * vocab, vocab);
   if (threadIdx.x == 0) {
     rowLoss[row] = labelValid(label, vocab)
-                       ? double(logf(ms.sum)) + ms.max - logits[row * vocab + label]
+                       ? log(ms.sum) + ms.max - logits[row * vocab + label]
                        : double(NAN);
     rowCounted[row] = 1;
   }
@@ -123,7 +126,7 @@ __global__ void gradKernel(FloatIn logits, const int32_t *labels, int64_t vocab,
   }
   MaxSum ms = rowMaxSum(logits, base, vocab);
   float perRow = *counted == 0.0 ? 0.0f : float(resultGrad[0] / *counted);
-  float inverseSum = 1.0f / ms.sum;
+  float inverseSum = float(1.0 / ms.sum);
   bool valid = labelValid(label, vocab);
   for (int64_t j = threadIdx.x; j < vocab; j += blockDim.x) {
     float p = expf(logits[base + j] - ms.max) * inverseSum;

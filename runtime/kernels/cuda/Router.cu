@@ -58,6 +58,9 @@ __device__ int warpArgBest(const float *values, int count) {
       bestIndex = otherIndex;
     }
   }
+  // Shuffles do not order memory: callers overwrite values[bestIndex] next, so every
+  // lane's reads above must be complete first (compute-sanitizer racecheck flags it).
+  __syncwarp();
   return bestIndex;
 }
 
