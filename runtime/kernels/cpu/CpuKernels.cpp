@@ -46,6 +46,8 @@ const std::vector<KernelEntry> &cpuKernelTable() {
       {"grad_norm", gradNorm},
       {"adamw", adamw},
       {"bias_update", biasUpdate},
+      {"fill", fill},
+      {"copy", copy},
   };
   return table;
 }

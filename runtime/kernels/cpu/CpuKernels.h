@@ -73,6 +73,10 @@ Status gradNorm(KernelCall &call);
 Status adamw(KernelCall &call);
 Status biasUpdate(KernelCall &call);
 
+// Runtime helpers emitted by ds-lower-to-exec (not ds ops).
+Status fill(KernelCall &call);
+Status copy(KernelCall &call);
+
 } // namespace ds::rt::cpu
 
 #endif
