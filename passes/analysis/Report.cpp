@@ -102,6 +102,11 @@ llvm::Expected<OpCost> ModelAnalysis::costOf(Operation *op) {
   auto fail = [&](const llvm::Twine &why) {
     return reportError("cannot cost '" + op->getName().getStringRef() + "': " + why);
   };
+  // After ds-decompose the composites are gone and with them which experts a token
+  // activates and which attention a layer runs; counting the primitives would be wrong.
+  if (isa<AttentionOp, RouterOp, DispatchOp, GroupedLinearOp>(op))
+    return fail("the graph is decomposed; run ds-report before ds-decompose, on the "
+                "ds.mla/ds.moe composites");
   bool ok =
       llvm::TypeSwitch<Operation *, bool>(op)
           .Case([&](EmbeddingOp embed) {

@@ -4,8 +4,9 @@
 // RUN: ds-opt %s --ds-report -o /dev/null | FileCheck %s
 // RUN: rm -f %t.json && ds-opt %s --ds-report="print=false json=%t.json" | FileCheck %s --check-prefix=IR
 // RUN: FileCheck %s --check-prefix=JSON --input-file %t.json
-// A module without @forward is an error.
+// A module without @forward is an error, and so is a decomposed graph.
 // RUN: echo 'module {}' | not ds-opt --ds-report 2>&1 | FileCheck %s --check-prefix=NOFORWARD
+// RUN: not ds-opt %s --ds-decompose --ds-report 2>&1 | FileCheck %s --check-prefix=DECOMPOSED
 
 // Main model: table 80 + gate 32 + experts 192 + 96 = 400; the MTP head's 8 + 8 + 128.
 // Activated: the table through the head 80, gate 32, 2/4 of the experts 144.
@@ -32,6 +33,7 @@
 // JSON: "params_total": 400,
 
 // NOFORWARD: error: ds-report: the module has no func.func @forward with a body to report on
+// DECOMPOSED: error: ds-report: cannot cost 'ds.router': the graph is decomposed; run ds-report before ds-decompose
 
 module attributes {ds.batch = 2 : i64, ds.seq = 4 : i64, ds.model_type = "handmade"} {
   func.func @forward(
