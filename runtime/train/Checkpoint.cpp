@@ -44,7 +44,8 @@ Status writeTensorFile(const std::string &path, const Executor &executor, const 
       continue;
     const TensorView &view = executor.view(static_cast<int32_t>(i));
     size_t bytes = static_cast<size_t>(view.sizeInBytes());
-    tensors.push_back({buffer.name, fromRuntimeDType(buffer.dtype), buffer.shape, view.data, bytes});
+    tensors.push_back(
+        {buffer.name, fromRuntimeDType(buffer.dtype), buffer.shape, view.data, bytes});
     metadata[kChecksumPrefix + buffer.name] = checksumHex(checksum64(view.data, bytes));
   }
   return writeSafetensors(path, tensors, metadata);
@@ -173,10 +174,10 @@ Expected<std::string> writeCheckpoint(const std::string &root, const Executor &e
   std::string folder = join(root, name);
   std::string temporary = join(root, kTemporaryPrefix + name + "-" + std::to_string(::getpid()));
   if (!fs::create_directory(temporary, error))
-    return errorf("cannot create '", temporary, "': ",
-                  error ? error.message() : std::string("it already exists"));
-  Status written = writeTensorFile(join(temporary, kCheckpointModelFile), executor,
-                                   kCheckpointModelFile);
+    return errorf("cannot create '", temporary,
+                  "': ", error ? error.message() : std::string("it already exists"));
+  Status written =
+      writeTensorFile(join(temporary, kCheckpointModelFile), executor, kCheckpointModelFile);
   if (written)
     written = writeTensorFile(join(temporary, kCheckpointOptimizerFile), executor,
                               kCheckpointOptimizerFile);

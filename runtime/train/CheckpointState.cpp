@@ -3,7 +3,9 @@
 #include "runtime/io/Json.h"
 #include "runtime/train/Initialize.h"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace ds::rt {
@@ -41,9 +43,14 @@ private:
   std::string out_;
 };
 
+// The shortest decimal that reads back as the same double (at most 17 digits).
 std::string real17(double value) {
   char text[40];
-  std::snprintf(text, sizeof text, "%.17g", value);
+  for (int digits = 1; digits <= 17; ++digits) {
+    std::snprintf(text, sizeof text, "%.*g", digits, value);
+    if (std::strtod(text, nullptr) == value)
+      break;
+  }
   return text;
 }
 
@@ -84,6 +91,17 @@ public:
       fail(key, "a string", status);
     else if (value)
       out = value->asString();
+  }
+  void unsignedText(const JsonValue &parent, const char *key, uint64_t &out, Status &status) const {
+    std::string digits;
+    text(parent, key, digits, status);
+    errno = 0;
+    char *end = nullptr;
+    if (status)
+      out = std::strtoull(digits.c_str(), &end, 10);
+    if (status && (digits.empty() || digits.size() > 20 ||
+                   digits.find_first_not_of("0123456789") != std::string::npos || errno != 0))
+      fail(key, "a decimal number below 2^64 in a string", status);
   }
   void checksum(const JsonValue &parent, const char *key, uint64_t &out, Status &status) const {
     std::string hex;
@@ -195,18 +213,17 @@ RunConfig describeRun(const Plan &plan, const std::string &planName,
   return config;
 }
 
-Status checkResumable(const RunConfig &saved, const RunConfig &run,
-                      const std::string &checkpoint) {
+Status checkResumable(const RunConfig &saved, const RunConfig &run, const std::string &checkpoint) {
   std::string was = checkpoint + " was written for " + saved.planName;
+  if (saved.batch != run.batch || saved.seq != run.seq)
+    return errorf(was, " with batch ", saved.batch, " and seq ", saved.seq,
+                  "; this run uses batch ", run.batch, " and seq ", run.seq,
+                  " (use a plan for batch ", saved.batch, " and seq ", saved.seq, ")");
   if (saved.modelType != run.modelType || saved.specFingerprint != run.specFingerprint)
     return errorf(was, " (a '", saved.modelType, "' model, spec ",
                   checksumHex(saved.specFingerprint), "); this run trains ", run.planName, " (a '",
                   run.modelType, "' model, spec ", checksumHex(run.specFingerprint),
                   "): resume with the model the checkpoint was written for");
-  if (saved.batch != run.batch || saved.seq != run.seq)
-    return errorf(was, " with batch ", saved.batch, " and seq ", saved.seq, "; this run uses batch ",
-                  run.batch, " and seq ", run.seq, " (pass --batch ", saved.batch, " --seq ",
-                  saved.seq, ")");
   if (saved.planFingerprint != run.planFingerprint)
     return errorf(was, " with a plan (fingerprint ", checksumHex(saved.planFingerprint),
                   ") whose kernels, buffers or optimizer settings differ from this run's ",
@@ -217,8 +234,8 @@ Status checkResumable(const RunConfig &saved, const RunConfig &run,
                   " tokens, fingerprint ", checksumHex(saved.dataFingerprint), "); this run's ",
                   run.dataName, " differs (", run.dataTokens, " tokens, fingerprint ",
                   checksumHex(run.dataFingerprint), "): pass the same --data");
-  auto differs = [&](const char *flag, const std::string &savedValue,
-                     const std::string &runValue, const char *why) {
+  auto differs = [&](const char *flag, const std::string &savedValue, const std::string &runValue,
+                     const char *why) {
     return errorf(checkpoint, " was written by a run with ", flag, " ", savedValue,
                   "; this run has ", flag, " ", runValue, " (", why, ")");
   };
@@ -243,16 +260,16 @@ std::string encodeTrainerState(const TrainerState &state) {
   std::string out = "{\n  \"format\": \"ds-checkpoint\",\n  \"version\": " +
                     std::to_string(kCheckpointFormatVersion) +
                     ",\n  \"step\": " + std::to_string(state.step) + ",\n";
-  out += "  \"plan\": {\"name\": " + quoted(c.planName) + ", \"model_type\": " +
-         quoted(c.modelType) + ", \"batch\": " + std::to_string(c.batch) +
+  out += "  \"plan\": {\"name\": " + quoted(c.planName) +
+         ", \"model_type\": " + quoted(c.modelType) + ", \"batch\": " + std::to_string(c.batch) +
          ", \"seq\": " + std::to_string(c.seq) + ",\n           \"spec_fingerprint\": \"" +
          checksumHex(c.specFingerprint) + "\", \"plan_fingerprint\": \"" +
          checksumHex(c.planFingerprint) + "\"},\n";
   out += "  \"data\": {\"name\": " + quoted(c.dataName) +
          ", \"tokens\": " + std::to_string(c.dataTokens) + ", \"fingerprint\": \"" +
          checksumHex(c.dataFingerprint) + "\"},\n";
-  // The seed is written as a hex checksum-style string: JSON integers stop at 2^63.
-  out += "  \"seed\": \"" + checksumHex(c.seed) + "\",\n";
+  // A string: the seed takes all 64 bits, and JSON readers (ours too) stop at 2^63.
+  out += "  \"seed\": \"" + std::to_string(c.seed) + "\",\n";
   out += "  \"schedule\": {\"lr\": " + real17(c.schedule.peak) +
          ", \"warmup\": " + std::to_string(c.schedule.warmup) +
          ", \"steps\": " + std::to_string(c.schedule.total) +
@@ -296,7 +313,7 @@ Expected<TrainerState> parseTrainerState(const std::string &text, const std::str
     f.integer(*data, "tokens", c.dataTokens, status);
     f.checksum(*data, "fingerprint", c.dataFingerprint, status);
   }
-  f.checksum(*json, "seed", c.seed, status);
+  f.unsignedText(*json, "seed", c.seed, status);
   const JsonValue *schedule = f.object(*json, "schedule", status);
   if (schedule) {
     f.real(*schedule, "lr", c.schedule.peak, status);

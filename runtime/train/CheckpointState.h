@@ -10,11 +10,12 @@
 //    "plan": {"name": "v3-tiny.json", "model_type": "deepseek_v3", "batch": 4, "seq": 64,
 //             "spec_fingerprint": "<16 hex>", "plan_fingerprint": "<16 hex>"},
 //    "data": {"name": "data/corpus.txt", "tokens": 123456, "fingerprint": "<16 hex>"},
-//    "seed": 0,
+//    "seed": "0",
 //    "schedule": {"lr": 0.003, "warmup": 20, "steps": 200, "min_lr_ratio": 0.1}}
 //
-// Reals are written with 17 significant digits, so they read back as the same double.
-// Fingerprints are checksum64 values; names are only for messages.
+// Reals are written as the shortest decimal that reads back as the same double; the seed
+// (all 64 bits) as a decimal string. Fingerprints are checksum64 values in hex; names are
+// only for messages.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DS_RUNTIME_TRAIN_CHECKPOINTSTATE_H

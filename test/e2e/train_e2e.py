@@ -8,14 +8,21 @@
   errors       a missing file, a truncated and a corrupted plan, a plan compiled for another
                batch, and token ids beyond the vocabulary each end with a non-zero exit and
                a message that names the problem.
+  resume       30 steps uninterrupted vs 15 steps, checkpoint, resume to 30: identical
+               metrics lines (timing keys aside), also after a SIGTERM (checkpoint, stop) and
+               a SIGKILL (no warning) at whatever step they land; a dead writer's temporary
+               folder is ignored; a changed --steps, another batch and a corrupted checkpoint
+               are refused with clear errors.
 """
 import argparse
 import json
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import sys
+import time
 
 TIMING_KEYS = ("tokens_per_s", "step_s")
 
@@ -106,9 +113,99 @@ def check_errors(args):
     print("ok: every bad input ends with a clear error")
 
 
+def without_timing(path):
+    return [{k: v for k, v in m.items() if k not in TIMING_KEYS} for m in read_metrics(path)]
+
+
+def checkpoint_folders(root):
+    return sorted(name for name in os.listdir(root) if name.startswith("step-"))
+
+
+def interrupt(args, base, sig, expected, extra):
+    """Starts a 30-step run, sends `sig` once it has logged a few steps, resumes it from its
+    checkpoint folder, and compares its metrics with the uninterrupted run's."""
+    root = os.path.join(args.workdir, f"ck-{sig.name}")
+    metrics = os.path.join(args.workdir, f"{sig.name}.jsonl")
+    cmd = [*base, "--metrics", metrics, "--checkpoint-dir", root, *extra]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while proc.poll() is None and time.time() < deadline:
+        if os.path.exists(metrics) and len(open(metrics).readlines()) >= 4:
+            proc.send_signal(sig)
+            break
+        time.sleep(0.02)
+    out, err = proc.communicate(timeout=300)
+    finished = proc.returncode == 0
+    if sig == signal.SIGTERM:
+        assert finished or proc.returncode == 128 + sig, f"{proc.returncode}:\n{out}\n{err}"
+        assert finished or "continue with --resume" in out, out
+    else:
+        assert finished or proc.returncode == -sig, f"{proc.returncode}:\n{out}\n{err}"
+    if not finished:
+        run([*base, "--metrics", metrics, "--resume", root])
+    got = without_timing(metrics)
+    assert got == expected, f"after {sig.name}, the resumed run differs:\n{got}\n{expected}"
+    return "finished before the signal" if finished else "resumed"
+
+
+def check_resume(args):
+    plan = os.path.join(args.workdir, "v3-tiny.dsplan")
+    run([args.ds_compile, args.spec, "-o", plan])
+    base = [args.ds_train, plan, "--steps", "30", "--seed", "5", "--lr", "5e-3"]
+    whole = os.path.join(args.workdir, "whole.jsonl")
+    run([*base, "--metrics", whole])
+    expected = without_timing(whole)
+    assert [m["step"] for m in expected] == list(range(1, 31))
+
+    root = os.path.join(args.workdir, "ck")
+    parts = os.path.join(args.workdir, "parts.jsonl")
+    run([*base, "--metrics", parts, "--checkpoint-dir", root, "--checkpoint-every", "5",
+         "--stop-after", "15"])
+    assert checkpoint_folders(root) == ["step-000010", "step-000015"], os.listdir(root)
+    with open(os.path.join(root, "latest")) as f:
+        assert f.read() == "step-000015\n"
+    # What a kill during the next checkpoint and the next metrics line leaves behind.
+    stale = os.path.join(root, ".tmp-step-000020-99999")
+    os.makedirs(stale)
+    with open(os.path.join(root, "step-000015", "model.safetensors"), "rb") as f:
+        model = f.read()
+    with open(os.path.join(stale, "model.safetensors"), "wb") as f:
+        f.write(model[: len(model) // 3])
+    with open(parts, "a") as f:
+        f.write('{"step":16,"loss":')
+    proc = run([*base, "--metrics", parts, "--resume", root, "--checkpoint-every", "5"])
+    assert "resuming from" in proc.stdout and "after step 15 of 30" in proc.stdout, proc.stdout
+    got = without_timing(parts)
+    assert got == expected, f"resumed run differs from the uninterrupted one:\n{got}\n{expected}"
+    assert checkpoint_folders(root) == ["step-000025", "step-000030"], os.listdir(root)
+    assert not os.path.exists(stale), "the dead writer's folder was not removed"
+
+    expect_error([*base[:3], "40", *base[4:], "--resume", os.path.join(root, "step-000025"),
+                  "--checkpoint-dir", os.path.join(args.workdir, "other")],
+                 "was written by a run with --steps 30; this run has --steps 40")
+    plan2 = os.path.join(args.workdir, "b2.dsplan")
+    run([args.ds_compile, args.spec, "--batch", "2", "-o", plan2])
+    expect_error([args.ds_train, plan2, *base[2:], "--resume", root],
+                 "with batch 4 and seq 64; this run uses batch 2 and seq 64")
+    damaged = os.path.join(args.workdir, "damaged")
+    shutil.copytree(os.path.join(root, "step-000030"), damaged)
+    with open(os.path.join(damaged, "model.safetensors"), "rb") as f:
+        flipped = bytearray(f.read())
+    flipped[-5] ^= 0x10
+    with open(os.path.join(damaged, "model.safetensors"), "wb") as f:
+        f.write(bytes(flipped))
+    expect_error([*base, "--resume", damaged, "--checkpoint-dir", damaged + "-out"],
+                 "does not match its checksum")
+
+    term = interrupt(args, base, signal.SIGTERM, expected, [])
+    kill = interrupt(args, base, signal.SIGKILL, expected, ["--checkpoint-every", "1"])
+    print(f"ok: stopped at 15 and resumed to 30 with identical metrics; SIGTERM: {term}; "
+          f"SIGKILL: {kill}; mismatches and damage refused")
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("check", choices=["train", "determinism", "errors"])
+    parser.add_argument("check", choices=["train", "determinism", "errors", "resume"])
     parser.add_argument("--ds-train", required=True)
     parser.add_argument("--ds-compile", required=True)
     parser.add_argument("--spec", required=True)
@@ -116,8 +213,8 @@ def main():
     args = parser.parse_args()
     shutil.rmtree(args.workdir, ignore_errors=True)
     os.makedirs(args.workdir)
-    {"train": check_train, "determinism": check_determinism, "errors": check_errors}[
-        args.check](args)
+    {"train": check_train, "determinism": check_determinism, "errors": check_errors,
+     "resume": check_resume}[args.check](args)
 
 
 if __name__ == "__main__":

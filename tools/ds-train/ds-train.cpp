@@ -126,11 +126,11 @@ Status parseArgs(int argc, char **argv, Options &o) {
       DS_RETURN_IF_ERROR(value(o.checkpointDir));
     } else if (arg == "--resume") {
       DS_RETURN_IF_ERROR(value(o.resume));
-    } else if (int64_t *field = arg == "--steps"       ? &o.steps
-                                : arg == "--batch"     ? &o.batch
-                                : arg == "--seq"       ? &o.seq
-                                : arg == "--warmup"    ? &o.warmup
-                                : arg == "--log-every" ? &o.logEvery
+    } else if (int64_t *field = arg == "--steps"              ? &o.steps
+                                : arg == "--batch"            ? &o.batch
+                                : arg == "--seq"              ? &o.seq
+                                : arg == "--warmup"           ? &o.warmup
+                                : arg == "--log-every"        ? &o.logEvery
                                 : arg == "--checkpoint-every" ? &o.checkpointEvery
                                 : arg == "--keep-checkpoints" ? &o.keepCheckpoints
                                 : arg == "--stop-after"       ? &o.stopAfter
@@ -234,10 +234,10 @@ Status train(const Options &o, int &exitCode) {
 
   // On a terminal one line is rewritten in place; in a log, a line every --log-every steps.
   bool terminal = ::isatty(STDOUT_FILENO);
-  int64_t lastStep = o.stopAfter > 0 ? o.stopAfter : o.steps;
+  int64_t firstStep = job->completedSteps() + 1, lastStep = o.stopAfter > 0 ? o.stopAfter : o.steps;
   auto show = [&](const StepMetrics &m) {
     bool last = m.step == lastStep;
-    if (!terminal && m.step % o.logEvery != 0 && m.step != 1 && !last)
+    if (!terminal && m.step % o.logEvery != 0 && m.step != firstStep && !last)
       return;
     std::string norm;
     if (m.hasGradNorm) {

@@ -187,7 +187,7 @@ void overwrite(const std::string &path, const std::string &bytes) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
 }
 
-#define EXPECT_HAS(haystack, needle)                                                        \
+#define EXPECT_HAS(haystack, needle)                                                               \
   EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << (haystack)
 
 TEST_F(CheckpointTest, SaveLoadIsBitForBit) {
@@ -203,8 +203,8 @@ TEST_F(CheckpointTest, SaveLoadIsBitForBit) {
     for (int64_t k = 0; k < view.numElements(); ++k, bits = bits * 747796405u + 2891336453u)
       std::memcpy(view.as<uint32_t>() + k, &bits, 4);
   }
-  TrainerState state{7, describeRun(plan, "bigram.dsplan", text(), "text.u16", 5,
-                                    options().schedule)};
+  TrainerState state{7,
+                     describeRun(plan, "bigram.dsplan", text(), "text.u16", 5, options().schedule)};
   Expected<std::string> folder = writeCheckpoint(path("ck"), a->executor(), state, 2);
   ASSERT_TRUE(folder.isOk()) << folder.status().message();
   EXPECT_EQ(*folder, path("ck/step-000007"));
@@ -427,7 +427,9 @@ TEST(CheckpointState, ParseRejectsWhatItCannotTrust) {
   EXPECT_EQ(back->config.seed, ~0ull);
   EXPECT_EQ(encodeTrainerState(*back), json);
 
-  auto error = [](std::string text) { return parseTrainerState(text, "ts.json").status().message(); };
+  auto error = [](std::string text) {
+    return parseTrainerState(text, "ts.json").status().message();
+  };
   std::string v2 = json;
   v2.replace(v2.find("\"version\": 1"), 12, "\"version\": 2");
   EXPECT_HAS(error(v2), "ts.json: checkpoint format version 2; this runtime reads version 1");
