@@ -1,0 +1,55 @@
+//===- Pipelines.h - named pass pipelines and spec-to-plan compilation ----===//
+#ifndef DS_PASSES_PIPELINES_H
+#define DS_PASSES_PIPELINES_H
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
+#include "llvm/ADT/StringRef.h"
+
+namespace ds {
+
+/// Options of `ds-train-pipeline`, grouped by the stage that reads them; a later stage
+/// (fp8-cast, expert placement, fusion) adds its group here and its passes in
+/// buildTrainPipeline, between differentiation and lowering.
+struct TrainPipelineOptions : mlir::PassPipelineOptions<TrainPipelineOptions> {
+  // Differentiation and the optimizer step (ds-autodiff).
+  Option<double> beta1{*this, "beta1", llvm::cl::desc("AdamW first-moment decay"),
+                       llvm::cl::init(0.9)};
+  Option<double> beta2{*this, "beta2", llvm::cl::desc("AdamW second-moment decay"),
+                       llvm::cl::init(0.95)};
+  Option<double> epsilon{*this, "epsilon", llvm::cl::desc("AdamW denominator epsilon"),
+                         llvm::cl::init(1e-8)};
+  Option<double> weightDecay{*this, "weight-decay",
+                             llvm::cl::desc("AdamW decoupled weight decay"), llvm::cl::init(0.1)};
+  Option<double> maxGradNorm{*this, "max-grad-norm",
+                             llvm::cl::desc("global gradient-norm clipping (<= 0: none)"),
+                             llvm::cl::init(1.0)};
+  Option<double> biasUpdateGamma{*this, "bias-update-gamma",
+                                 llvm::cl::desc("router bias update speed"),
+                                 llvm::cl::init(0.001)};
+
+  // Lowering and memory planning (ds-lower-to-exec, ds-plan-memory).
+  Option<int64_t> alignment{*this, "alignment",
+                            llvm::cl::desc("byte alignment of every buffer offset"),
+                            llvm::cl::init(64)};
+  Option<bool> memoryReport{*this, "memory-report",
+                            llvm::cl::desc("emit a remark with the arena size and reuse"),
+                            llvm::cl::init(false)};
+};
+
+/// @forward (composites allowed) to a planned dsx.program @train_step: ds-decompose,
+/// ds-autodiff, canonicalize, cse, ds-lower-to-exec, ds-plan-memory.
+void buildTrainPipeline(mlir::OpPassManager &pm, const TrainPipelineOptions &options);
+
+/// Registers `ds-train-pipeline` with the global pipeline registry.
+void registerDsPipelines();
+
+/// Runs the train pipeline on `module` (a model's @forward with its module attributes)
+/// and writes the plan to `path`. Errors are reported through the module's context.
+mlir::LogicalResult compileToPlan(mlir::ModuleOp module, const TrainPipelineOptions &options,
+                                  llvm::StringRef path);
+
+} // namespace ds
+
+#endif
