@@ -195,10 +195,18 @@ Expected<std::string> writeCheckpoint(const std::string &root, const Executor &e
   Expected<std::vector<std::pair<int64_t, std::string>>> all = listCheckpoints(root);
   if (!all)
     return all.status();
-  // Oldest first; never the one just written, which `latest` names.
-  for (size_t i = 0; i + static_cast<size_t>(keep) < all->size(); ++i)
-    if ((*all)[i].second != folder)
-      DS_RETURN_IF_ERROR(removeTree((*all)[i].second));
+  // Oldest first; never the one just written, which `latest` names. Each is first renamed
+  // to a temporary name, so that a kill during the removal leaves no step folder with
+  // files missing.
+  for (size_t i = 0; i + static_cast<size_t>(keep) < all->size(); ++i) {
+    const std::string &old = (*all)[i].second;
+    if (old == folder)
+      continue;
+    std::string doomed =
+        join(root, kTemporaryPrefix + fs::path(old).filename().string() + "-removed");
+    DS_RETURN_IF_ERROR(renameDirectoryDurably(old, doomed));
+    DS_RETURN_IF_ERROR(removeTree(doomed));
+  }
   DS_RETURN_IF_ERROR(syncDirectory(root));
   return folder;
 }

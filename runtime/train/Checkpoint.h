@@ -16,10 +16,10 @@
 //
 // Crash safety: a checkpoint is written into DIR/.tmp-step-000100-<pid>, each file through
 // AtomicFile (fsynced), then the folder is renamed to step-000100 and DIR fsynced, then
-// `latest` is replaced atomically, and only then are old checkpoints removed. A process
-// killed at any point leaves `latest` naming a complete checkpoint (the previous one
-// until the new one is whole); stale .tmp-* folders are ignored by readers and removed by
-// the next write.
+// `latest` is replaced atomically, and only then are old checkpoints removed (renamed to a
+// .tmp- name first). A process killed at any point leaves `latest` naming a complete
+// checkpoint (the previous one until the new one is whole), and every step-* folder
+// complete; stale .tmp-* folders are ignored by readers and removed by the next write.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DS_RUNTIME_TRAIN_CHECKPOINT_H
