@@ -5,10 +5,15 @@
 // c share each row of b, and columns are tiled so that those rows stay in L1. The other
 // two products transpose an operand once into scratch and reuse it.
 //
+// The FP8-accumulation path (promoteInterval > 0, see Gemm.h) keeps the same loop nest and
+// row blocking, with a per-block scratch accumulator that each run of the inner dimension
+// fills in limited precision before it is promoted (added) into c.
+//
 //===----------------------------------------------------------------------===//
 #include "runtime/kernels/cpu/Gemm.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 namespace ds::rt::cpu {
@@ -16,6 +21,9 @@ namespace {
 
 constexpr int64_t kRowBlock = 4;
 constexpr int64_t kColumnTile = 256;
+/// Explicit mantissa bits of the emulated FP8 tensor-core accumulator: Hopper keeps
+/// "around 14 bits" (V3 report §3.3.2), i.e. 13 bits after the implicit leading one.
+constexpr int kAccumulatorMantissaBits = 13;
 
 std::vector<float> transposed(int64_t rows, int64_t cols, const float *x) {
   std::vector<float> t(rows * cols);
@@ -56,9 +64,65 @@ void accumulateBlock(int64_t i, int64_t rows, int64_t j0, int64_t j1, int64_t n,
   }
 }
 
+/// accumulateBlock with the FP8 tensor-core accumulation: each run of `interval`
+/// products is summed in 14-bit precision, then the run's sum is added to c in FP32.
+/// The product is a statement of its own so that the compiler cannot contract it with
+/// the limited add into one fused multiply-add.
+void accumulateBlockPromoted(int64_t i, int64_t rows, int64_t j0, int64_t j1, int64_t n,
+                             int64_t k, const float *a, const float *b, float *c,
+                             int64_t interval) {
+  float run[kRowBlock][kColumnTile];
+  int64_t width = j1 - j0;
+  for (int64_t p0 = 0; p0 < k; p0 += interval) {
+    int64_t p1 = std::min(k, p0 + interval);
+    for (int64_t r = 0; r < rows; ++r)
+      std::fill(run[r], run[r] + width, 0.0f);
+    for (int64_t p = p0; p < p1; ++p) {
+      const float *bRow = b + p * n + j0;
+      for (int64_t r = 0; r < rows; ++r) {
+        float s = a[(i + r) * k + p];
+        float *runRow = run[r];
+        for (int64_t j = 0; j < width; ++j) {
+          float product = s * bRow[j];
+          runRow[j] = roundToFp8Accumulator(runRow[j] + product);
+        }
+      }
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      float *cRow = c + (i + r) * n + j0;
+      for (int64_t j = 0; j < width; ++j)
+        cRow[j] += run[r][j];
+    }
+  }
+}
+
 } // namespace
 
-void gemmAB(int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c) {
+float roundToFp8Accumulator(float x) {
+  constexpr int kDropped = 23 - kAccumulatorMantissaBits;
+  constexpr uint32_t kExponentMask = 0x7f800000u;
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  if ((bits & kExponentMask) == kExponentMask)
+    return x;
+  // Adding half an ulp (minus one when the kept lsb is even) then truncating is round to
+  // nearest, ties to even, on the sign-magnitude encoding; a carry moves into the exponent.
+  bits += ((1u << (kDropped - 1)) - 1) + ((bits >> kDropped) & 1u);
+  bits &= ~((1u << kDropped) - 1);
+  std::memcpy(&x, &bits, sizeof bits);
+  return x;
+}
+
+Status readPromoteInterval(const KernelCall &call, const char *kernel, int64_t &interval) {
+  interval = call.attrs.getInt(kPromoteIntervalAttr, 0);
+  if (interval < 0)
+    return errorf(kernel, ": ", kPromoteIntervalAttr, " = ", interval,
+                  " is negative (0 or absent: plain FP32 accumulation)");
+  return Status::ok();
+}
+
+void gemmAB(int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c,
+            int64_t promoteInterval) {
   std::fill(c, c + m * n, 0.0f);
   int64_t blocks = (m + kRowBlock - 1) / kRowBlock;
   // A column tile of b stays in cache while every row block passes over it. Row blocks
@@ -69,19 +133,25 @@ void gemmAB(int64_t m, int64_t n, int64_t k, const float *a, const float *b, flo
 #pragma omp parallel for schedule(static) if (blocks > 1 && m * n * k > (int64_t(1) << 18))
     for (int64_t block = 0; block < blocks; ++block) {
       int64_t i = block * kRowBlock;
-      accumulateBlock(i, std::min(kRowBlock, m - i), j0, j1, n, k, a, b, c);
+      int64_t rows = std::min(kRowBlock, m - i);
+      if (promoteInterval > 0)
+        accumulateBlockPromoted(i, rows, j0, j1, n, k, a, b, c, promoteInterval);
+      else
+        accumulateBlock(i, rows, j0, j1, n, k, a, b, c);
     }
   }
 }
 
-void gemmABt(int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c) {
+void gemmABt(int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c,
+             int64_t promoteInterval) {
   std::vector<float> bT = transposed(n, k, b); // [k, n]
-  gemmAB(m, n, k, a, bT.data(), c);
+  gemmAB(m, n, k, a, bT.data(), c, promoteInterval);
 }
 
-void gemmAtB(int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c) {
+void gemmAtB(int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c,
+             int64_t promoteInterval) {
   std::vector<float> aT = transposed(k, m, a); // [m, k]
-  gemmAB(m, n, k, aT.data(), b, c);
+  gemmAB(m, n, k, aT.data(), b, c, promoteInterval);
 }
 
 } // namespace ds::rt::cpu

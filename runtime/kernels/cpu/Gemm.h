@@ -4,20 +4,45 @@
 // blocking, so results are bit-for-bit reproducible and independent of the tile sizes.
 // Matrices are dense row-major; c never aliases a or b.
 //
+// promoteInterval > 0 emulates the accumulation of Hopper's FP8 tensor cores (V3 report
+// §3.3.2, "Increasing Accumulation Precision"): the products of each run of
+// `promoteInterval` consecutive p (ascending, the last run possibly shorter) are summed
+// in an accumulator that keeps 14 significant bits (13 explicit mantissa bits, rounded to
+// nearest even after every add), and each run's sum is then added to c in FP32 — the
+// promotion to CUDA-core registers that DeepGEMM does every 128 elements of K. With
+// promoteInterval = 0 the sum is the plain FP32 one.
+//
 //===----------------------------------------------------------------------===//
 #ifndef DS_RUNTIME_KERNELS_CPU_GEMM_H
 #define DS_RUNTIME_KERNELS_CPU_GEMM_H
+
+#include "runtime/kernels/Kernel.h"
 
 #include <cstdint>
 
 namespace ds::rt::cpu {
 
 /// c[m, n] = sum_p a[m, p] * b[p, n]  (a [m, k], b [k, n]); c is overwritten.
-void gemmAB(int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c);
+void gemmAB(int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c,
+            int64_t promoteInterval = 0);
 /// c[m, n] = sum_p a[m, p] * b[n, p]  (a [m, k], b [n, k]): ds.linear's x * W^T.
-void gemmABt(int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c);
+void gemmABt(int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c,
+             int64_t promoteInterval = 0);
 /// c[m, n] = sum_p a[p, m] * b[p, n]  (a [k, m], b [k, n]): a weight gradient dy^T * x.
-void gemmAtB(int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c);
+void gemmAtB(int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c,
+             int64_t promoteInterval = 0);
+
+/// `x` rounded to the 14 significant bits of the FP8 tensor-core accumulator (nearest,
+/// ties to even); infinities and NaN pass through, a carry past the largest finite
+/// float gives infinity as the hardware's overflow would.
+float roundToFp8Accumulator(float x);
+
+/// The kernel attribute that selects the emulated FP8 accumulation of the linear kernels
+/// (ds-fp8-cast marks each GEMM it quantizes; absent means plain FP32).
+constexpr const char *kPromoteIntervalAttr = "fp8_promote_interval";
+
+/// Reads kPromoteIntervalAttr of `call` (0 when absent); a negative value is an error.
+Status readPromoteInterval(const KernelCall &call, const char *kernel, int64_t &interval);
 
 } // namespace ds::rt::cpu
 

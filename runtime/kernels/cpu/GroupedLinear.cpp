@@ -3,6 +3,8 @@
 // Rows of the input are grouped by expert (ds.dispatch made them contiguous): expert e
 // owns rows [sum(counts[:e]), sum(counts[:e+1])) and multiplies them by weight[e]^T.
 // Experts that received no rows do nothing forward and get a zero weight gradient.
+// fp8_promote_interval selects the emulated FP8 accumulation (Gemm.h) per expert GEMM;
+// for the weight gradient its runs are counted from each expert's first row.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/kernels/cpu/CpuKernels.h"
@@ -57,12 +59,14 @@ Status groupedLinear(KernelCall &call) {
   DS_RETURN_IF_ERROR(expectShape(k, "result", call.outputs[0], {rows, outFeatures}));
   std::vector<int64_t> offsets;
   DS_RETURN_IF_ERROR(checkCounts(k, call.inputs[2], experts, rows, offsets));
+  int64_t interval = 0;
+  DS_RETURN_IF_ERROR(readPromoteInterval(call, k, interval));
   FloatReader x(call.inputs[0]), w(weight);
   FloatWriter y(call.outputs[0]);
   for (int64_t e = 0; e < experts; ++e)
     gemmABt(offsets[e + 1] - offsets[e], outFeatures, inFeatures,
             x.data() + offsets[e] * inFeatures, w.data() + e * outFeatures * inFeatures,
-            y.data() + offsets[e] * outFeatures);
+            y.data() + offsets[e] * outFeatures, interval);
   return Status::ok();
 }
 
@@ -79,12 +83,14 @@ Status groupedLinearDgrad(KernelCall &call) {
   DS_RETURN_IF_ERROR(expectShape(k, "input_grad", call.outputs[0], {rows, inFeatures}));
   std::vector<int64_t> offsets;
   DS_RETURN_IF_ERROR(checkCounts(k, call.inputs[2], experts, rows, offsets));
+  int64_t interval = 0;
+  DS_RETURN_IF_ERROR(readPromoteInterval(call, k, interval));
   FloatReader dy(call.inputs[0]), w(weight);
   FloatWriter dx(call.outputs[0]);
   for (int64_t e = 0; e < experts; ++e)
     gemmAB(offsets[e + 1] - offsets[e], inFeatures, outFeatures,
            dy.data() + offsets[e] * outFeatures, w.data() + e * outFeatures * inFeatures,
-           dx.data() + offsets[e] * inFeatures);
+           dx.data() + offsets[e] * inFeatures, interval);
   return Status::ok();
 }
 
@@ -102,12 +108,14 @@ Status groupedLinearWgrad(KernelCall &call) {
   DS_RETURN_IF_ERROR(expectShape(k, "input", call.inputs[1], {rows, inFeatures}));
   std::vector<int64_t> offsets;
   DS_RETURN_IF_ERROR(checkCounts(k, call.inputs[2], experts, rows, offsets));
+  int64_t interval = 0;
+  DS_RETURN_IF_ERROR(readPromoteInterval(call, k, interval));
   FloatReader dy(call.inputs[0]), x(call.inputs[1]);
   FloatWriter dw(weightGrad);
   for (int64_t e = 0; e < experts; ++e)
     gemmAtB(outFeatures, inFeatures, offsets[e + 1] - offsets[e],
             dy.data() + offsets[e] * outFeatures, x.data() + offsets[e] * inFeatures,
-            dw.data() + e * outFeatures * inFeatures);
+            dw.data() + e * outFeatures * inFeatures, interval);
   return Status::ok();
 }
 

@@ -2,7 +2,10 @@
 //
 // y = x W^T over the last dimension (x [..., K], W [N, K]); dx = dy W; dW = dy^T x summed
 // over every leading row. The FP8 recipe quantizes the operands before these kernels
-// (ds.quantize/ds.dequantize), so they only ever see F32/BF16 storage.
+// (ds.quantize/ds.dequantize), so they only ever see F32/BF16 storage; the attribute
+// fp8_promote_interval, set on the GEMMs that ds-fp8-cast quantized, selects the emulated
+// FP8 tensor-core accumulation (Gemm.h) over the reduced dimension: K for y, N for dx,
+// the rows (tokens) for dW.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/kernels/cpu/CpuKernels.h"
@@ -36,9 +39,11 @@ Status linear(KernelCall &call) {
                   weight.shapeString(), " expects a last dimension of ", inFeatures);
   int64_t rows = leadingRows(input);
   DS_RETURN_IF_ERROR(expectElements(k, "result", call.outputs[0], rows * outFeatures));
+  int64_t interval = 0;
+  DS_RETURN_IF_ERROR(readPromoteInterval(call, k, interval));
   FloatReader x(input), w(weight);
   FloatWriter y(call.outputs[0]);
-  gemmABt(rows, outFeatures, inFeatures, x.data(), w.data(), y.data());
+  gemmABt(rows, outFeatures, inFeatures, x.data(), w.data(), y.data(), interval);
   return Status::ok();
 }
 
@@ -55,9 +60,11 @@ Status linearDgrad(KernelCall &call) {
                   weight.shapeString(), " has ", outFeatures, " output features");
   int64_t rows = leadingRows(resultGrad);
   DS_RETURN_IF_ERROR(expectElements(k, "input_grad", call.outputs[0], rows * inFeatures));
+  int64_t interval = 0;
+  DS_RETURN_IF_ERROR(readPromoteInterval(call, k, interval));
   FloatReader dy(resultGrad), w(weight);
   FloatWriter dx(call.outputs[0]);
-  gemmAB(rows, inFeatures, outFeatures, dy.data(), w.data(), dx.data());
+  gemmAB(rows, inFeatures, outFeatures, dy.data(), w.data(), dx.data(), interval);
   return Status::ok();
 }
 
@@ -76,9 +83,11 @@ Status linearWgrad(KernelCall &call) {
       leadingRows(resultGrad) != rows)
     return errorf(k, ": result_grad ", resultGrad.shapeString(), " and input ", input.shapeString(),
                   " do not fit weight_grad ", weightGrad.shapeString());
+  int64_t interval = 0;
+  DS_RETURN_IF_ERROR(readPromoteInterval(call, k, interval));
   FloatReader dy(resultGrad), x(input);
   FloatWriter dw(weightGrad);
-  gemmAtB(outFeatures, inFeatures, rows, dy.data(), x.data(), dw.data());
+  gemmAtB(outFeatures, inFeatures, rows, dy.data(), x.data(), dw.data(), interval);
   return Status::ok();
 }
 
