@@ -6,6 +6,7 @@
 #include "runtime/io/Safetensors.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <map>
