@@ -150,7 +150,7 @@ def interrupt(args, base, sig, expected, extra):
 
 def check_resume(args):
     plan = os.path.join(args.workdir, "v3-tiny.dsplan")
-    run([args.ds_compile, args.spec, "-o", plan])
+    run([args.ds_compile, args.spec, "--batch", "4", "--seq", "64", "-o", plan])
     base = [args.ds_train, plan, "--steps", "30", "--seed", "5", "--lr", "5e-3"]
     whole = os.path.join(args.workdir, "whole.jsonl")
     run([*base, "--metrics", whole])
@@ -184,7 +184,7 @@ def check_resume(args):
                   "--checkpoint-dir", os.path.join(args.workdir, "other")],
                  "was written by a run with --steps 30; this run has --steps 40")
     plan2 = os.path.join(args.workdir, "b2.dsplan")
-    run([args.ds_compile, args.spec, "--batch", "2", "-o", plan2])
+    run([args.ds_compile, args.spec, "--batch", "2", "--seq", "64", "-o", plan2])
     expect_error([args.ds_train, plan2, *base[2:], "--resume", root],
                  "with batch 4 and seq 64; this run uses batch 2 and seq 64")
     damaged = os.path.join(args.workdir, "damaged")
