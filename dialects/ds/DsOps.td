@@ -7,7 +7,8 @@
 //  * Every op prints as `ds.op operands attr-dict : functional-type`.
 //  * Shapes are static (the memory planner lays out every buffer at compile time).
 //    Operands combined by an op share one element type; results take the element type
-//    of the op's primary floating-point operand.
+//    of the op's primary floating-point operand. The exceptions are stated at the op
+//    (ds.moe's FP32 router gate, ds.adamw's moments).
 //  * Where the result types follow from the operands and attributes, the op infers
 //    them (InferTypeOpAdaptor), so C++ builders may leave them out.
 //  * Backward ops are named <forward>_grad (or _dgrad/_wgrad for the two GEMMs of a
@@ -460,6 +461,9 @@ def Ds_AdamwOp : Ds_SimpleOp<"adamw", [InferTypeOpAdaptor]> {
     g' = g * min(1, max_grad_norm / (grad_norm + 1e-6)) (no clipping when max_grad_norm <= 0);
     m' = b1 m + (1-b1) g'; v' = b2 v + (1-b2) g'^2; with bias corrections at `step` (1-based),
     p' = p - lr * (m_hat / (sqrt(v_hat) + eps) + weight_decay * p).
+    grad, exp_avg and exp_avg_sq have param's shape; the moments may be kept in a lower
+    precision than the FP32 master weight (BF16 in V3, report §3.3.3), and each new_*
+    result has its operand's type.
   }];
   let arguments = (ins Ds_FloatTensor:$param, Ds_FloatTensor:$grad, Ds_FloatTensor:$exp_avg,
                    Ds_FloatTensor:$exp_avg_sq, Ds_Scalar:$lr, Ds_Scalar:$step,

@@ -221,4 +221,24 @@ TEST_F(DsOpsInferTest, InferenceFailureIsLocated) {
   EXPECT_FALSE(reported);
 }
 
+// Builders can hand inference what the parser never would: unranked or missing operands.
+TEST_F(DsOpsInferTest, InferenceRejectsUnrankedAndMissingOperands) {
+  auto unranked = UnrankedTensorType::get(builder.getF32Type());
+  SmallVector<Value> a = arguments({unranked, f32({8, 16})});
+  std::string message;
+  ScopedDiagnosticHandler capture(&context, [&](Diagnostic &diag) {
+    message = diag.str();
+    return success();
+  });
+  SmallVector<Type> types;
+  EXPECT_TRUE(failed(ds::LinearOp::inferReturnTypes(
+      &context, loc, ds::LinearOp::Adaptor(ValueRange{a[0], a[1]}), types)));
+  EXPECT_EQ(message,
+            "'ds.linear' op input must be a ranked tensor but is 'tensor<*xf32>'");
+  EXPECT_TRUE(failed(ds::LinearOp::inferReturnTypes(
+      &context, loc, ds::LinearOp::Adaptor(ValueRange{a[1], Value()}), types)));
+  EXPECT_EQ(message, "'ds.linear' op operand weight is missing");
+  EXPECT_TRUE(types.empty());
+}
+
 } // namespace
