@@ -3,9 +3,12 @@
 
 #include "dialects/ds/DsDialect.h"
 #include "dialects/ds/DsInterfaces.h"
+#include "dialects/dsx/DsxDialect.h"
 #include "models/ModelImport.h"
 #include "passes/Passes.h"
+#include "passes/Pipelines.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
@@ -14,7 +17,7 @@
 using namespace mlir;
 
 void ds::registerCompileDialects(DialectRegistry &registry) {
-  registry.insert<DsDialect, func::FuncDialect>();
+  registry.insert<DsDialect, dsx::DsxDialect, func::FuncDialect, arith::ArithDialect>();
   registerDsInterfaceModels(registry);
 }
 
@@ -43,6 +46,20 @@ llvm::Error ds::reportStage(ModuleOp module, const CompileOptions &options) {
   return llvm::Error::success();
 }
 
+llvm::Error ds::planStage(ModuleOp module, const CompileOptions &options) {
+  if (options.planPath.empty())
+    return llvm::Error::success();
+  std::string diagnostics;
+  ScopedDiagnosticHandler handler(module->getContext(), [&](Diagnostic &diag) {
+    diagnostics += (diagnostics.empty() ? "" : "\n") + diag.str();
+    return success();
+  });
+  if (failed(compileToPlan(module, TrainPipelineOptions(), options.planPath)))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   diagnostics.empty() ? "compiling the plan failed" : diagnostics);
+  return llvm::Error::success();
+}
+
 llvm::Error ds::runCompile(const CompileOptions &options, llvm::raw_ostream &out) {
   DialectRegistry registry;
   registerCompileDialects(registry);
@@ -54,5 +71,7 @@ llvm::Error ds::runCompile(const CompileOptions &options, llvm::raw_ostream &out
     (*module)->print(out);
     out << "\n";
   }
-  return reportStage(**module, options);
+  if (llvm::Error error = reportStage(**module, options))
+    return error;
+  return planStage(**module, options);
 }

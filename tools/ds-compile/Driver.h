@@ -4,8 +4,7 @@
 // is a function here so that the tool's main only parses flags:
 //   importStage:  spec file -> verified @forward module (frontend + models)
 //   reportStage:  the ds-report pass over it (table on stdout, JSON file)
-// Further stages (training pipeline, plan serialization) take the module that
-// importStage returns and add their passes after the report's.
+//   planStage:    ds-train-pipeline over it and the plan file (passes/Pipelines.h)
 //
 //===----------------------------------------------------------------------===//
 #ifndef DS_TOOLS_DS_COMPILE_DRIVER_H
@@ -33,6 +32,8 @@ struct CompileOptions {
   std::string reportJsonPath;
   /// Print the imported @forward module.
   bool printForward = false;
+  /// Write the training step's plan (.dsplan) here (empty: do not compile one).
+  std::string planPath;
 };
 
 /// The dialects (and their interface models) every ds-compile context needs.
@@ -46,7 +47,11 @@ llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>> importStage(mlir::MLIRContext 
 /// nor the JSON is requested).
 llvm::Error reportStage(mlir::ModuleOp module, const CompileOptions &options);
 
-/// The whole of ds-compile: import, optional module print on `out`, report.
+/// Compiles `module` with ds-train-pipeline and writes the plan to options.planPath
+/// (nothing when it is empty). The module is rewritten in place.
+llvm::Error planStage(mlir::ModuleOp module, const CompileOptions &options);
+
+/// The whole of ds-compile: import, optional module print on `out`, report, plan.
 llvm::Error runCompile(const CompileOptions &options, llvm::raw_ostream &out);
 
 } // namespace ds

@@ -3,6 +3,7 @@
 //   ds-compile SPEC.json --report                 print parameters, FLOPs, KV cache
 //   ds-compile SPEC.json --report-json=FILE       write them as JSON
 //   ds-compile SPEC.json --emit-forward           print the imported @forward module
+//   ds-compile SPEC.json -o STEP.dsplan           compile the training step to a plan
 //
 // Flags only; the stages live in tools/ds-compile/Driver.h.
 //
@@ -26,6 +27,8 @@ int main(int argc, char **argv) {
                                   cl::value_desc("FILE"), cl::cat(category));
   cl::opt<bool> emitForward("emit-forward", cl::desc("Print the imported @forward module"),
                             cl::cat(category));
+  cl::opt<std::string> planPath("o", cl::desc("Write the training step's plan to FILE"),
+                                cl::value_desc("FILE"), cl::cat(category));
   cl::opt<int64_t> batch("batch", cl::desc("Batch size of the graph"), cl::init(1),
                          cl::cat(category));
   cl::opt<int64_t> seq("seq", cl::desc("Sequence length of the graph"), cl::init(128),
@@ -49,6 +52,7 @@ int main(int argc, char **argv) {
   options.printReport = report;
   options.reportJsonPath = reportJson;
   options.printForward = emitForward;
+  options.planPath = planPath;
   if (llvm::Error error = ds::runCompile(options, llvm::outs())) {
     llvm::WithColor::error(llvm::errs(), "ds-compile") << llvm::toString(std::move(error)) << "\n";
     return 1;
