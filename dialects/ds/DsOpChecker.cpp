@@ -91,9 +91,9 @@ LogicalResult OpChecker::shape(RankedTensorType type, StringRef name,
                    << ") but has rank " << type.getRank();
   for (auto [index, want] : llvm::enumerate(expected))
     if (type.getDimSize(index) != want)
-      return error() << name << " dimension " << index << " is "
-                     << type.getDimSize(index) << " but expected " << want << " from "
-                     << source.str() << " (shape " << shapeString(expected) << ")";
+      return error() << name << " dimension " << index << " is " << type.getDimSize(index)
+                     << " but expected " << want << " from " << source.str() << " (shape "
+                     << shapeString(expected) << ")";
   return success();
 }
 
@@ -171,8 +171,8 @@ LogicalResult OpChecker::halfOpen(double value, StringRef attr, double lo,
                                   double hi) const {
   if (value >= lo && value < hi)
     return success();
-  return error() << "attribute '" << attr << "' must be in [" << formatNumber(lo)
-                 << ", " << formatNumber(hi) << ") but is " << formatNumber(value);
+  return error() << "attribute '" << attr << "' must be in [" << formatNumber(lo) << ", "
+                 << formatNumber(hi) << ") but is " << formatNumber(value);
 }
 
 LogicalResult OpChecker::oneOf(StringRef value, StringRef attr,
@@ -215,20 +215,19 @@ LogicalResult ds::detail::checkRouting(const OpChecker &c, const RoutingAttrs &r
       failed(c.positive(r.routedScale, "routed_scale")))
     return failure();
   if (r.topK > r.numExperts)
-    return c.error() << "attribute 'top_k' is " << r.topK
-                     << " but there are only " << r.numExperts << " experts";
+    return c.error() << "attribute 'top_k' is " << r.topK << " but there are only "
+                     << r.numExperts << " experts";
   if (r.numExperts % r.nGroup != 0)
     return c.error() << "the " << r.numExperts
                      << " experts do not split into n_group = " << r.nGroup
                      << " equal groups";
   if (r.topkGroup > r.nGroup)
-    return c.error() << "attribute 'topk_group' is " << r.topkGroup
-                     << " but n_group is " << r.nGroup;
+    return c.error() << "attribute 'topk_group' is " << r.topkGroup << " but n_group is "
+                     << r.nGroup;
   int64_t perGroup = r.numExperts / r.nGroup;
   if (r.topK > r.topkGroup * perGroup)
-    return c.error() << "attribute 'top_k' is " << r.topK << " but the "
-                     << r.topkGroup << " kept groups hold only "
-                     << r.topkGroup * perGroup << " experts";
+    return c.error() << "attribute 'top_k' is " << r.topK << " but the " << r.topkGroup
+                     << " kept groups hold only " << r.topkGroup * perGroup << " experts";
   // A group's top2_sum score needs two experts in the group.
   if (r.groupScore == "top2_sum" && r.nGroup > 1 && perGroup < 2)
     return c.error() << "group_score \"top2_sum\" needs at least 2 experts per group "

@@ -7,7 +7,8 @@
 //   input is 32
 //
 // Type inference and verification share one function per op (`infer<Op>`): it computes
-// the result types from the operands and checks only what that computation needs (ranks).
+// the result types from the operands and checks only what that computation needs
+// (static shapes, ranks, and the attributes a result shape is built from).
 // The op's verifier calls it first, then checks every other relation, then compares the
 // op's result types with the inferred ones. Inference stays lenient on purpose: the
 // ODS builders without result types treat a failed inference as a fatal error, so a
@@ -101,7 +102,7 @@ public:
 
 private:
   mlir::Operation *op = nullptr;
-  std::optional<mlir::Location> loc;  // set when checking for inference
+  std::optional<mlir::Location> loc; // set when checking for inference
   llvm::StringRef opName;
 };
 
@@ -157,8 +158,7 @@ mlir::LogicalResult checkLogitsAndIndices(const OpChecker &c,
 mlir::LogicalResult checkCounts(const OpChecker &c, mlir::RankedTensorType counts,
                                 int64_t numExperts, const llvm::Twine &source);
 /// input [T*K, D], positions [T, K] and weights [T, K] of ds.combine and its gradient.
-mlir::LogicalResult checkCombineOperands(const OpChecker &c,
-                                         mlir::RankedTensorType input,
+mlir::LogicalResult checkCombineOperands(const OpChecker &c, mlir::RankedTensorType input,
                                          mlir::RankedTensorType positions,
                                          mlir::RankedTensorType weights);
 
@@ -169,8 +169,8 @@ mlir::LogicalResult checkTrainingFloat(const OpChecker &c, mlir::RankedTensorTyp
 /// `narrow` broadcasts to `wide` (ds.expand): one rank and element type, each dimension
 /// of `narrow` 1 or `wide`'s.
 mlir::LogicalResult checkBroadcast(const OpChecker &c, mlir::RankedTensorType narrow,
-                                   llvm::StringRef narrowName, mlir::RankedTensorType wide,
-                                   llvm::StringRef wideName);
+                                   llvm::StringRef narrowName,
+                                   mlir::RankedTensorType wide, llvm::StringRef wideName);
 
 /// The attributes of ds.balance_loss and its gradient, against the token count.
 mlir::LogicalResult checkBalanceLoss(const OpChecker &c, int64_t tokens, double alpha,
@@ -185,8 +185,10 @@ struct RopeAttrs {
 };
 mlir::LogicalResult checkRope(const OpChecker &c, const RopeAttrs &rope);
 template <typename OpOrAdaptor> RopeAttrs ropeAttrsOf(OpOrAdaptor op) {
-  return {op.getTheta().convertToDouble(),    op.getYarnFactor().convertToDouble(),
-          op.getYarnBetaFast().convertToDouble(), op.getYarnBetaSlow().convertToDouble(),
+  return {op.getTheta().convertToDouble(),
+          op.getYarnFactor().convertToDouble(),
+          op.getYarnBetaFast().convertToDouble(),
+          op.getYarnBetaSlow().convertToDouble(),
           op.getYarnAttentionFactor().convertToDouble(),
           static_cast<int64_t>(op.getYarnOriginalMaxPosition())};
 }

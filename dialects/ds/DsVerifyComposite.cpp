@@ -117,17 +117,17 @@ LogicalResult MlaOp::verify() {
                            "num_heads * (qk_nope_head_dim + qk_rope_head_dim)"},
                           {queryIn, "in features", queryInSource}},
                          "[H*(nope+rope), q_lora or D]", x, "x")) ||
-      failed(checkWeight(c, getKvAWeight(), "kv_a_weight",
-                         {{kvLora + rope, "rows", "kv_lora_rank + qk_rope_head_dim"},
-                          inHidden},
-                         "[kv_lora + rope, D]", x, "x")) ||
-      failed(checkWeight(c, getKvANorm(), "kv_a_norm",
-                         {{kvLora, "size", "kv_lora_rank"}}, "[kv_lora]", x, "x")) ||
-      failed(checkWeight(c, getKvBWeight(), "kv_b_weight",
-                         {{heads * (nope + vDim), "rows",
-                           "num_heads * (qk_nope_head_dim + v_head_dim)"},
-                          {kvLora, "in features", "kv_lora_rank"}},
-                         "[H*(nope+v), kv_lora]", x, "x")) ||
+      failed(checkWeight(
+          c, getKvAWeight(), "kv_a_weight",
+          {{kvLora + rope, "rows", "kv_lora_rank + qk_rope_head_dim"}, inHidden},
+          "[kv_lora + rope, D]", x, "x")) ||
+      failed(checkWeight(c, getKvANorm(), "kv_a_norm", {{kvLora, "size", "kv_lora_rank"}},
+                         "[kv_lora]", x, "x")) ||
+      failed(checkWeight(
+          c, getKvBWeight(), "kv_b_weight",
+          {{heads * (nope + vDim), "rows", "num_heads * (qk_nope_head_dim + v_head_dim)"},
+           {kvLora, "in features", "kv_lora_rank"}},
+          "[H*(nope+v), kv_lora]", x, "x")) ||
       failed(checkWeight(c, getOWeight(), "o_weight",
                          {{hidden, "rows", hiddenSource},
                           {heads * vDim, "in features", "num_heads * v_head_dim"}},
@@ -181,8 +181,7 @@ LogicalResult MoeOp::verify() {
       failed(checkWeight(c, getScoreBias(), "score_bias",
                          {{experts, "experts", expertsSource}}, "[E]", gate,
                          "gate_weight")) ||
-      failed(checkRouting(c, routing)) ||
-      failed(c.nonNegative(alpha, "balance_alpha")))
+      failed(checkRouting(c, routing)) || failed(c.nonNegative(alpha, "balance_alpha")))
     return failure();
   if (alpha > 0.0 && !getBalanceLoss())
     return emitOpError("balance_alpha is ")
@@ -227,15 +226,15 @@ LogicalResult MoeOp::verify() {
       return emitOpError("shared_gate_up dimension 0 (gate and up rows) is ")
              << twiceShared << ", which is not a multiple of 2I = " << twiceInter
              << " (experts_gate_up dimension 1)";
-    if (failed(checkWeight(c, sharedGateUp, "shared_gate_up",
-                           {{kFree, "gate and up rows", ""},
-                            {hidden, "in features", hiddenSource}},
-                           "[2*Is, D]", x, "x")) ||
-        failed(checkWeight(c, sharedDown, "shared_down",
-                           {{hidden, "rows", hiddenSource},
-                            {twiceShared / 2, "intermediate",
-                             "half of shared_gate_up dimension 0"}},
-                           "[D, Is]", x, "x")))
+    if (failed(checkWeight(
+            c, sharedGateUp, "shared_gate_up",
+            {{kFree, "gate and up rows", ""}, {hidden, "in features", hiddenSource}},
+            "[2*Is, D]", x, "x")) ||
+        failed(checkWeight(
+            c, sharedDown, "shared_down",
+            {{hidden, "rows", hiddenSource},
+             {twiceShared / 2, "intermediate", "half of shared_gate_up dimension 0"}},
+            "[D, Is]", x, "x")))
       return failure();
   }
   return c.results(*this, implied);

@@ -148,8 +148,8 @@ LogicalResult LinearWgradOp::verify() {
     return failure();
   // dW sums dy^T x over every row, so x and dy share their leading (row) dimensions.
   RankedTensorType resultGrad = getResultGrad().getType(), input = getInput().getType();
-  if (failed(c.shape(input, "input", withLastDim(resultGrad, input.getShape().back())
-                                         .getShape(),
+  if (failed(c.shape(input, "input",
+                     withLastDim(resultGrad, input.getShape().back()).getShape(),
                      "the rows of result_grad")) ||
       failed(c.sameElementType(input, "input", resultGrad, "result_grad")))
     return failure();
@@ -264,8 +264,7 @@ LogicalResult RouterGradOp::verify() {
 }
 
 LogicalResult BalanceLossGradOp::inferReturnTypes(MLIRContext *context,
-                                                  std::optional<Location> loc,
-                                                  Adaptor a,
+                                                  std::optional<Location> loc, Adaptor a,
                                                   SmallVectorImpl<Type> &types) {
   return inferWith<BalanceLossGradOp>(inferLogitsGrad<Adaptor>, context, loc, a, types);
 }
@@ -411,10 +410,10 @@ static LogicalResult inferGroupedWgrad(const OpChecker &c,
       failed(c.rank(input, "input", 2, "[N, K]")) ||
       failed(c.rank(counts, "counts", 1, "[E]")))
     return failure();
-  implied.push_back({"weight_grad", tensorOf({counts.getDimSize(0),
-                                              resultGrad.getDimSize(1),
-                                              input.getDimSize(1)},
-                                             resultGrad.getElementType())});
+  implied.push_back(
+      {"weight_grad",
+       tensorOf({counts.getDimSize(0), resultGrad.getDimSize(1), input.getDimSize(1)},
+                resultGrad.getElementType())});
   return success();
 }
 
@@ -485,8 +484,7 @@ static LogicalResult inferCrossEntropyGrad(const OpChecker &c,
 }
 
 LogicalResult CrossEntropyGradOp::inferReturnTypes(MLIRContext *context,
-                                                   std::optional<Location> loc,
-                                                   Adaptor a,
+                                                   std::optional<Location> loc, Adaptor a,
                                                    SmallVectorImpl<Type> &types) {
   return inferWith<CrossEntropyGradOp>(inferCrossEntropyGrad, context, loc, a, types);
 }
@@ -513,23 +511,23 @@ LogicalResult SliceGradOp::verify() {
   if (!resultGrad || !inputGrad ||
       failed(c.rank(inputGrad, "result input_grad", resultGrad.getRank(),
                     "the rank of result_grad")) ||
-      failed(c.sameElementType(inputGrad, "result input_grad", resultGrad,
-                               "result_grad")) ||
+      failed(
+          c.sameElementType(inputGrad, "result input_grad", resultGrad, "result_grad")) ||
       failed(c.nonNegative(offset, "offset")))
     return failure();
   if (dim < 0 || dim >= resultGrad.getRank())
     return emitOpError("attribute 'dim' is ")
            << dim << " but result_grad has rank " << resultGrad.getRank();
   for (int64_t d = 0; d < resultGrad.getRank(); ++d)
-    if (d != dim && failed(c.dim(inputGrad, "result input_grad", d, "",
-                                 resultGrad.getDimSize(d),
-                                 "result_grad dimension " + Twine(d))))
+    if (d != dim &&
+        failed(c.dim(inputGrad, "result input_grad", d, "", resultGrad.getDimSize(d),
+                     "result_grad dimension " + Twine(d))))
       return failure();
   int64_t end = offset + resultGrad.getDimSize(dim);
   if (inputGrad.getDimSize(dim) < end)
     return emitOpError("result input_grad dimension ")
-           << dim << " is " << inputGrad.getDimSize(dim) << " but the slice ["
-           << offset << ", " << end << ") needs at least " << end;
+           << dim << " is " << inputGrad.getDimSize(dim) << " but the slice [" << offset
+           << ", " << end << ") needs at least " << end;
   return success();
 }
 

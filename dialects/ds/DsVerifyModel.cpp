@@ -76,8 +76,7 @@ LogicalResult RmsNormOp::verify() {
   return c.results(*this, implied);
 }
 
-LogicalResult ds::detail::checkRmsNormOperands(const OpChecker &c,
-                                               RankedTensorType input,
+LogicalResult ds::detail::checkRmsNormOperands(const OpChecker &c, RankedTensorType input,
                                                RankedTensorType weight, double eps) {
   if (failed(c.rank(weight, "weight", 1, "[D]")) ||
       failed(c.dim(weight, "weight", 0, "normalized size",
@@ -170,8 +169,7 @@ static LogicalResult inferAttention(const OpChecker &c, AttentionOp::Adaptor a,
   auto query = c.tensor(a.getQuery(), "query");
   auto key = c.tensor(a.getKey(), "key");
   auto value = c.tensor(a.getValue(), "value");
-  if (!query || !key || !value ||
-      failed(c.rank(query, "query", 4, "[B, S, H, Dqk]")) ||
+  if (!query || !key || !value || failed(c.rank(query, "query", 4, "[B, S, H, Dqk]")) ||
       failed(c.rank(key, "key", 4, "[B, S, H, Dqk]")) ||
       failed(c.rank(value, "value", 4, "[B, S, H, Dv]")))
     return failure();

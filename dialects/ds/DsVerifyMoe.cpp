@@ -162,8 +162,7 @@ static LogicalResult inferCombine(const OpChecker &c, CombineOp::Adaptor a,
   auto input = c.tensor(a.getInput(), "input");
   auto positions = c.tensor(a.getPositions(), "positions");
   auto weights = c.tensor(a.getWeights(), "weights");
-  if (!input || !positions || !weights ||
-      failed(c.rank(input, "input", 2, "[T*K, D]")) ||
+  if (!input || !positions || !weights || failed(c.rank(input, "input", 2, "[T*K, D]")) ||
       failed(c.rank(positions, "positions", 2, "[T, K]")))
     return failure();
   implied.push_back({"result", tensorOf({positions.getDimSize(0), input.getDimSize(1)},
@@ -177,8 +176,7 @@ LogicalResult CombineOp::inferReturnTypes(MLIRContext *context,
   return inferWith<CombineOp>(inferCombine, context, loc, a, types);
 }
 
-LogicalResult ds::detail::checkCombineOperands(const OpChecker &c,
-                                               RankedTensorType input,
+LogicalResult ds::detail::checkCombineOperands(const OpChecker &c, RankedTensorType input,
                                                RankedTensorType positions,
                                                RankedTensorType weights) {
   int64_t rows = positions.getDimSize(0) * positions.getDimSize(1);

@@ -139,8 +139,8 @@ LogicalResult SliceOp::verify() {
     return failure();
   if (offset + size > extent)
     return emitOpError("the range [")
-           << offset << ", " << offset + size << ") does not fit input dimension "
-           << dim << " of size " << extent;
+           << offset << ", " << offset + size << ") does not fit input dimension " << dim
+           << " of size " << extent;
   return c.results(*this, implied);
 }
 

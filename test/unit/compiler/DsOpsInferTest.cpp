@@ -100,8 +100,8 @@ TEST_F(DsOpsInferTest, DensePrimitives) {
 }
 
 TEST_F(DsOpsInferTest, RoutingAndExperts) {
-  SmallVector<Value> a = arguments(
-      {f32({8, 8}), f32({8}), f32({8, 16}), f32({8, 8, 16}), f32({8, 16, 4})});
+  SmallVector<Value> a =
+      arguments({f32({8, 8}), f32({8}), f32({8, 16}), f32({8, 8, 16}), f32({8, 16, 4})});
   Value logits = a[0], bias = a[1], x = a[2], gateUp = a[3], down = a[4];
 
   auto router = builder.create<ds::RouterOp>(loc, logits, bias, /*top_k=*/2,
@@ -144,9 +144,8 @@ TEST_F(DsOpsInferTest, QuantizeSliceConcat) {
 }
 
 TEST_F(DsOpsInferTest, GradientsTakeTheForwardTypes) {
-  SmallVector<Value> a =
-      arguments({f32({2, 4, 8}), f32({8, 16}), f32({2, 4, 16}), f32({8, 16}),
-                 bf16({8, 16}), f32({})});
+  SmallVector<Value> a = arguments({f32({2, 4, 8}), f32({8, 16}), f32({2, 4, 16}),
+                                    f32({8, 16}), bf16({8, 16}), f32({})});
   Value dy = a[0], w = a[1], x = a[2], param = a[3], moment = a[4], scalar = a[5];
   auto dgrad = builder.create<ds::LinearDgradOp>(loc, dy, w);
   EXPECT_EQ(dgrad.getType(), x.getType());
