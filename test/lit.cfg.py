@@ -6,7 +6,7 @@ import lit.formats
 config.name = "ds"
 config.test_format = lit.formats.ShTest(not lit_config.isWindows)
 config.suffixes = [".mlir", ".test", ".json"]
-config.excludes = ["lit.cfg.py", "lit.site.cfg.py", "unit", "gpu", "e2e", "Inputs", "CMakeLists.txt"]
+config.excludes = ["lit.cfg.py", "lit.site.cfg.py", "unit", "gpu", "e2e", "fuzz", "fixtures", "Inputs", "CMakeLists.txt"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.ds_obj_root, "test")
 
