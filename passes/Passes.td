@@ -119,4 +119,34 @@ def DsReport : Pass<"ds-report", "mlir::ModuleOp"> {
   ];
 }
 
+//===----------------------------------------------------------------------===//
+// Expert placement (issue 7)
+//===----------------------------------------------------------------------===//
+
+def DsExpertPlacement : Pass<"ds-expert-placement", "mlir::ModuleOp"> {
+  let summary = "map each MoE layer's logical experts onto expert-parallel GPU slots";
+  let description = [{
+    For every ds.moe (run it before ds-decompose) places E logical experts on `ep` GPUs in
+    `nodes` nodes, each GPU holding (E + redundant-experts) / ep slots: the hottest experts
+    get replicas, and with group-limited routing whose groups divide among the nodes each
+    group stays on one node (V3 report §3.4; DeepSeek's EPLB). Loads come from
+    `expert-stats` (a JSON object with `expert_load`, or ds-train's metrics lines, summed)
+    and are uniform without it. Records the map as the op's `placement` attribute
+    (phy2log: physical slot -> logical expert, slots numbered GPU by GPU) with the GPU
+    load max/mean before and after, and optionally writes it all as JSON.
+  }];
+  let options = [
+    Option<"ep", "ep", "int64_t", "1", "expert-parallel size (GPUs that hold experts)">,
+    Option<"nodes", "nodes", "int64_t", "1", "nodes the expert-parallel GPUs span">,
+    Option<"redundantExperts", "redundant-experts", "int64_t", "0",
+           "extra physical expert slots for replicas of hot experts, over all GPUs">,
+    Option<"expertStats", "expert-stats", "std::string", "\"\"",
+           "JSON with `expert_load` per MoE layer (as ds-train's metrics write it)">,
+    Option<"placementJson", "placement-json", "std::string", "\"\"",
+           "write each layer's phy2log and GPU load max/mean to this JSON file">,
+    Option<"report", "report", "bool", "false",
+           "print each layer's GPU load max/mean before and after placement">
+  ];
+}
+
 #endif // DS_PASSES_TD
