@@ -26,6 +26,39 @@ llvm::Expected<OwningOpRef<ModuleOp>> ds::importStage(MLIRContext &context,
   return importModelSpec(context, options.specPath, options.build);
 }
 
+namespace {
+
+/// Runs `pm` on `module`, turning the diagnostics its passes emit into the error.
+llvm::Error runCollectingDiagnostics(PassManager &pm, ModuleOp module, llvm::StringRef what) {
+  std::string diagnostics;
+  ScopedDiagnosticHandler handler(module->getContext(), [&](Diagnostic &diag) {
+    diagnostics += (diagnostics.empty() ? "" : "\n") + diag.str();
+    return success();
+  });
+  if (failed(pm.run(module)))
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   diagnostics.empty() ? (what + " failed").str() : diagnostics);
+  return llvm::Error::success();
+}
+
+} // namespace
+
+llvm::Error ds::placementStage(ModuleOp module, const CompileOptions &options) {
+  if (options.expertParallel <= 1 && options.expertStatsPath.empty() &&
+      options.placementJsonPath.empty())
+    return llvm::Error::success();
+  DsExpertPlacementOptions placement;
+  placement.ep = options.expertParallel;
+  placement.nodes = options.nodes;
+  placement.redundantExperts = options.redundantExperts;
+  placement.expertStats = options.expertStatsPath;
+  placement.placementJson = options.placementJsonPath;
+  placement.report = true;
+  PassManager pm(module->getContext());
+  pm.addPass(createDsExpertPlacement(placement));
+  return runCollectingDiagnostics(pm, module, "expert placement");
+}
+
 llvm::Error ds::reportStage(ModuleOp module, const CompileOptions &options) {
   if (!options.printReport && options.reportJsonPath.empty())
     return llvm::Error::success();
@@ -34,16 +67,7 @@ llvm::Error ds::reportStage(ModuleOp module, const CompileOptions &options) {
   reportOptions.jsonFile = options.reportJsonPath;
   PassManager pm(module->getContext());
   pm.addPass(createDsReport(reportOptions));
-  // The pass reports its failures as diagnostics; collect them into the error.
-  std::string diagnostics;
-  ScopedDiagnosticHandler handler(module->getContext(), [&](Diagnostic &diag) {
-    diagnostics += (diagnostics.empty() ? "" : "\n") + diag.str();
-    return success();
-  });
-  if (failed(pm.run(module)))
-    return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   diagnostics.empty() ? "the report failed" : diagnostics);
-  return llvm::Error::success();
+  return runCollectingDiagnostics(pm, module, "the report");
 }
 
 llvm::Error ds::planStage(ModuleOp module, const CompileOptions &options) {
@@ -67,6 +91,8 @@ llvm::Error ds::runCompile(const CompileOptions &options, llvm::raw_ostream &out
   llvm::Expected<OwningOpRef<ModuleOp>> module = importStage(context, options);
   if (!module)
     return module.takeError();
+  if (llvm::Error error = placementStage(**module, options))
+    return error;
   if (options.printForward) {
     (*module)->print(out);
     out << "\n";

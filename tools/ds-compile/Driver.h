@@ -3,6 +3,7 @@
 // ds-compile turns a model spec into artifacts: the report now, a plan later. Each stage
 // is a function here so that the tool's main only parses flags:
 //   importStage:  spec file -> verified @forward module (frontend + models)
+//   placementStage: ds-expert-placement over it (the map on each ds.moe, JSON file)
 //   reportStage:  the ds-report pass over it (table on stdout, JSON file)
 //   planStage:    ds-train-pipeline over it and the plan file (passes/Pipelines.h)
 //
@@ -34,6 +35,13 @@ struct CompileOptions {
   bool printForward = false;
   /// Write the training step's plan (.dsplan) here (empty: do not compile one).
   std::string planPath;
+  /// Expert placement (ds-expert-placement); runs when expertParallel > 1 or stats are
+  /// given.
+  int64_t expertParallel = 1;
+  int64_t nodes = 1;
+  int64_t redundantExperts = 0;
+  std::string expertStatsPath;
+  std::string placementJsonPath;
 };
 
 /// The dialects (and their interface models) every ds-compile context needs.
@@ -43,6 +51,10 @@ void registerCompileDialects(mlir::DialectRegistry &registry);
 llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>> importStage(mlir::MLIRContext &context,
                                                               const CompileOptions &options);
 
+/// Runs ds-expert-placement on `module` as `options` asks (nothing for a single GPU
+/// without stats), printing each layer's GPU load before and after on stdout.
+llvm::Error placementStage(mlir::ModuleOp module, const CompileOptions &options);
+
 /// Runs the ds-report pass on `module` as `options` asks (nothing when neither the table
 /// nor the JSON is requested).
 llvm::Error reportStage(mlir::ModuleOp module, const CompileOptions &options);
@@ -51,7 +63,8 @@ llvm::Error reportStage(mlir::ModuleOp module, const CompileOptions &options);
 /// (nothing when it is empty). The module is rewritten in place.
 llvm::Error planStage(mlir::ModuleOp module, const CompileOptions &options);
 
-/// The whole of ds-compile: import, optional module print on `out`, report, plan.
+/// The whole of ds-compile: import, placement, optional module print on `out`, report,
+/// plan.
 llvm::Error runCompile(const CompileOptions &options, llvm::raw_ostream &out);
 
 } // namespace ds

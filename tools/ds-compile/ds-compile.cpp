@@ -38,6 +38,19 @@ int main(int argc, char **argv) {
                                cl::cat(category));
   cl::opt<double> mtpLambda("mtp-lambda", cl::desc("MTP loss weight (overrides the spec)"),
                             cl::cat(category));
+  cl::opt<int64_t> ep("ep", cl::desc("Expert-parallel size: GPUs that hold the routed experts"),
+                      cl::init(1), cl::cat(category));
+  cl::opt<int64_t> nodes("nodes", cl::desc("Nodes the expert-parallel GPUs span"), cl::init(1),
+                         cl::cat(category));
+  cl::opt<int64_t> redundantExperts(
+      "redundant-experts", cl::desc("Extra expert slots for replicas of hot experts"),
+      cl::init(0), cl::cat(category));
+  cl::opt<std::string> expertStats(
+      "expert-stats", cl::desc("Expert loads to place by (JSON with expert_load, or metrics)"),
+      cl::value_desc("FILE"), cl::cat(category));
+  cl::opt<std::string> placementJson("placement-json",
+                                     cl::desc("Write each MoE layer's phy2log and GPU load"),
+                                     cl::value_desc("FILE"), cl::cat(category));
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv, "ds-compile: model spec to report and plan\n");
 
@@ -53,6 +66,11 @@ int main(int argc, char **argv) {
   options.reportJsonPath = reportJson;
   options.printForward = emitForward;
   options.planPath = planPath;
+  options.expertParallel = ep;
+  options.nodes = nodes;
+  options.redundantExperts = redundantExperts;
+  options.expertStatsPath = expertStats;
+  options.placementJsonPath = placementJson;
   if (llvm::Error error = ds::runCompile(options, llvm::outs())) {
     llvm::WithColor::error(llvm::errs(), "ds-compile") << llvm::toString(std::move(error)) << "\n";
     return 1;
