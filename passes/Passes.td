@@ -120,6 +120,45 @@ def DsReport : Pass<"ds-report", "mlir::ModuleOp"> {
 }
 
 //===----------------------------------------------------------------------===//
+// Precision (issue 7)
+//===----------------------------------------------------------------------===//
+
+def DsFp8Cast : Pass<"ds-fp8-cast", "mlir::ModuleOp"> {
+  let summary = "put the linear layers' GEMMs in FP8 (the V3 recipe by default)";
+  let description = [{
+    Runs after ds-autodiff on every function (@train_step, and @forward when kept). Each
+    Fprop (ds.linear, ds.grouped_linear), Dgrad (*_dgrad) and Wgrad (*_wgrad) GEMM gets
+    ds.quantize -> ds.dequantize (FP8 E4M3, FP32 scales) on its two GEMM operands and the
+    attribute ds.fp8_promote_interval, by which the runtime emulates the tensor cores'
+    limited accumulation promoted to FP32 every that many products (V3 report §3.3.2).
+    Scaling follows each GEMM's reduction: at `block` granularity activations and
+    output gradients in 1x128 tiles along the reduced channels (Fprop x, Dgrad dy),
+    weights in 128x128 blocks, and both Wgrad operands in 128x1 tiles along the tokens;
+    the Wgrad re-quantizes the FP8 activation its Fprop read (V3 caches it, §3.3.4).
+    `per-row` gives one scale per row of the left and per column of the right operand
+    over the whole reduced axis; `per-tensor` one per operand (per expert for stacked
+    expert weights). GEMMs on the output head (lm_head.weight, or the tied
+    model.embed_tokens.weight) and on the MoE router gates (*.mlp.gate.weight) stay as
+    they are: the parameter is traced from the weight operand to its ds.param argument,
+    or for a Wgrad from its gradient to the ds.adamw consuming it. Embedding, norms,
+    attention and the optimizer are not touched; master weights and gradient sums keep
+    their precision.
+  }];
+  let dependentDialects = ["::ds::DsDialect"];
+  let options = [
+    Option<"granularity", "granularity", "std::string", "\"block\"",
+           "scaling granularity: block (1x128 / 128x128, V3), per-row or per-tensor">,
+    ListOption<"keepHighPrecision", "keep-high-precision", "std::string",
+               "GEMM kinds left in high precision: fprop, dgrad, wgrad, or op names "
+               "(linear, linear_dgrad, linear_wgrad, grouped_linear, "
+               "grouped_linear_dgrad, grouped_linear_wgrad)">,
+    Option<"promoteInterval", "promote-interval", "int64_t", "128",
+           "products summed in the limited FP8 accumulator before each FP32 promotion "
+           "(0: no attribute, plain FP32 accumulation)">
+  ];
+}
+
+//===----------------------------------------------------------------------===//
 // Expert placement (issue 7)
 //===----------------------------------------------------------------------===//
 
