@@ -1,4 +1,8 @@
 //===- Registration.cpp - registers every ds pass -------------------------===//
 #include "passes/Passes.h"
+#include "passes/Pipelines.h"
 
-void ds::registerAllDsPasses() { registerDsPasses(); }
+void ds::registerAllDsPasses() {
+  registerDsPasses();
+  registerDsPipelines();
+}

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 #include "dialects/ds/DsDialect.h"
 #include "dialects/ds/DsInterfaces.h"
+#include "dialects/dsx/DsxDialect.h"
 #include "models/SpecOptMain.h"
 #include "passes/Passes.h"
 
@@ -17,7 +18,7 @@
 
 int main(int argc, char **argv) {
   mlir::DialectRegistry registry;
-  registry.insert<ds::DsDialect, mlir::func::FuncDialect, mlir::arith::ArithDialect,
+  registry.insert<ds::DsDialect, ds::dsx::DsxDialect, mlir::func::FuncDialect, mlir::arith::ArithDialect,
                   mlir::tensor::TensorDialect>();
   ds::registerDsInterfaceModels(registry);
   mlir::registerTransformsPasses();
