@@ -106,6 +106,14 @@ std::optional<StringRef> paramOfGradient(Value grad) {
   return std::nullopt;
 }
 
+/// Whether `value` is already FP8 values times their scales: a ds.dequantize result, or
+/// the reshape back from the [tokens, C] view this pass quantizes some operands in.
+bool isDequantized(Value value) {
+  if (auto reshape = value.getDefiningOp<ReshapeOp>())
+    value = reshape.getInput();
+  return static_cast<bool>(value.getDefiningOp<DequantizeOp>());
+}
+
 bool isActivation(OperandRole role) {
   return role == OperandRole::ActivationAlongChannels ||
          role == OperandRole::ActivationAlongTokens;
@@ -154,7 +162,7 @@ void FunctionRewriter::rewriteGemm(Operation *op, GemmKind kind) {
     Value operand = op->getOperand(index);
     // Already FP8 (a second run, or quantized by hand): quantizing again would only
     // add error.
-    if (operand.getDefiningOp<DequantizeOp>())
+    if (isDequantized(operand))
       continue;
     Value source = operand;
     if (isWgrad && index == 1)
