@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """End-to-end checks of ds-compile + ds-train on a shipped spec (CPU).
 
-  train        trains v3-tiny from its spec on the default corpus; every metrics line has
-               the documented keys, the loss is finite and falls, expert load is reported
-               per MoE layer and sums to tokens x experts-per-token.
+  train        trains v3-tiny for 200 steps from its spec on the default corpus: under 2
+               minutes, last-20 mean loss below 60% of the first step's, every metrics line
+               with the documented keys, and the router-bias update lowering each MoE
+               layer's max/mean expert load.
   determinism  two runs with one seed give identical metrics except the timing keys.
   errors       a missing file, a truncated and a corrupted plan, a plan compiled for another
                batch, and token ids beyond the vocabulary each end with a non-zero exit and
@@ -40,34 +41,46 @@ def read_metrics(path):
 
 
 def check_train(args):
+    """Issue 4's acceptance run: `ds-train v3-tiny --steps 200 --metrics m.jsonl` on the
+    default corpus (real text) finishes in under 2 minutes, the mean loss of the last 20
+    steps is below 60% of the first step's, and with the router-bias update on the busiest
+    expert's share of tokens (max/mean) falls in every MoE layer."""
     metrics = os.path.join(args.workdir, "metrics.jsonl")
-    steps = 40
+    steps = 200
+    start = time.monotonic()
     run([args.ds_train, args.spec, "--steps", str(steps), "--metrics", metrics, "--seed", "1"])
+    seconds = time.monotonic() - start
     lines = read_metrics(metrics)
     assert len(lines) == steps, f"{len(lines)} metrics lines, expected {steps}"
     for i, m in enumerate(lines):
         assert m["step"] == i + 1, m
-        for key in ("loss", "loss_main", "lr", "grad_norm", *TIMING_KEYS):
+        for key in ("loss", "loss_main", "lr", "grad_norm", "expert_load", *TIMING_KEYS):
             assert key in m, f"step {i + 1} lacks {key}: {m}"
         assert m["loss"] is not None and m["loss"] == m["loss"], f"loss not finite: {m}"
+    assert seconds < 120, f"200 steps took {seconds:.1f} s (limit 120 s)"
     first = lines[0]["loss"]
-    last = sum(m["loss"] for m in lines[-5:]) / 5
-    assert last < first - 0.5, f"loss did not fall enough: first {first}, last five {last}"
-    load = lines[-1].get("expert_load")
+    last = sum(m["loss"] for m in lines[-20:]) / 20
+    assert last < 0.6 * first, f"last-20 mean loss {last:.4f} is not below 60% of {first:.4f}"
+    load = lines[-1]["expert_load"]
     assert load, "no expert_load: v3-tiny has MoE layers"
-    ratio = lines[-1]["expert_load_max_over_mean"]
-    assert set(ratio) == set(load)
     totals = {sum(counts) for counts in load.values()}
     assert len(totals) == 1 and totals.pop() > 0, f"layers routed different totals: {load}"
-    print(f"ok: loss {first:.3f} -> {last:.3f} over {steps} steps, "
-          f"{len(load)} MoE layers reporting load")
+    balance = []
+    for layer in sorted(load, key=int):
+        ratios = [m["expert_load_max_over_mean"][layer] for m in lines]
+        early, late = sum(ratios[:20]) / 20, sum(ratios[-20:]) / 20
+        assert late < early, f"layer {layer}: max/mean load {early:.3f} -> {late:.3f} did not fall"
+        balance.append(f"layer {layer} {early:.2f} -> {late:.2f}")
+    print(f"ok: {steps} steps in {seconds:.1f} s; loss {first:.3f} -> last-20 mean {last:.3f} "
+          f"({100 * last / first:.0f}%); expert max/mean (first 20 -> last 20 steps): "
+          + ", ".join(balance))
 
 
 def check_determinism(args):
     outs = []
     for name in ("a", "b"):
         path = os.path.join(args.workdir, f"{name}.jsonl")
-        run([args.ds_train, args.spec, "--steps", "5", "--seed", "3", "--metrics", path])
+        run([args.ds_train, args.spec, "--steps", "20", "--seed", "3", "--metrics", path])
         outs.append([{k: v for k, v in m.items() if k not in TIMING_KEYS}
                      for m in read_metrics(path)])
     assert outs[0] == outs[1], f"runs differ:\n{outs[0]}\n{outs[1]}"
