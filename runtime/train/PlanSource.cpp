@@ -56,8 +56,11 @@ Expected<Plan> compileSpec(const PlanRequest &request, int64_t batch, int64_t se
   if (!::mkdtemp(folder))
     return errorf("cannot create a temporary folder: ", std::strerror(errno));
   std::string planPath = std::string(folder) + "/step.dsplan";
-  Status compiled = runTool({compiler, request.path, "--batch", std::to_string(batch), "--seq",
-                             std::to_string(seq), "-o", planPath});
+  std::vector<std::string> argv = {compiler, request.path, "--batch", std::to_string(batch),
+                                   "--seq", std::to_string(seq)};
+  argv.insert(argv.end(), request.compileArgs.begin(), request.compileArgs.end());
+  argv.insert(argv.end(), {"-o", planPath});
+  Status compiled = runTool(argv);
   if (!compiled) {
     std::remove(planPath.c_str());
     ::rmdir(folder);

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace ds::rt {
 
@@ -27,6 +28,8 @@ struct PlanRequest {
   int64_t defaultSeq = 64;
   /// The folder holding ds-compile.
   std::string toolDir;
+  /// More ds-compile arguments for a spec (e.g. `--mode eval` for an evaluation plan).
+  std::vector<std::string> compileArgs;
 };
 
 /// Loads, compiles if needed, and verifies (kernels against the CPU registry) the plan.

@@ -5,12 +5,14 @@
 //            [--log-every N] [--checkpoint-dir DIR] [--checkpoint-every N]
 //            [--keep-checkpoints K] [--resume DIR] [--stop-after N]
 //   ds-train --make-data INPUT.txt -o OUTPUT.u16|.u32
+//   ds-train --eval --init HF_DIR --input IDS.safetensors --output OUT.safetensors [--grads]
 //
 // The logic lives in runtime/train; this file parses flags, shows progress, and turns
 // SIGINT/SIGTERM into "checkpoint after this step, then stop" while checkpoints are on.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/train/Checkpoint.h"
+#include "runtime/train/Eval.h"
 #include "runtime/train/PlanSource.h"
 #include "runtime/train/TokenData.h"
 #include "runtime/train/TrainJob.h"
@@ -33,6 +35,8 @@ namespace {
 const char *const kUsage =
     "usage: ds-train PLAN.dsplan|SPEC.json [options]\n"
     "       ds-train --make-data INPUT.txt -o OUTPUT.u16|OUTPUT.u32\n"
+    "       ds-train --eval --init HF_DIR --input IDS.safetensors --output OUT.safetensors\n"
+    "                [--grads]\n"
     "options:\n"
     "  --data FILE          tokens: .u16/.u32 (raw little-endian ids) or .txt (bytes);\n"
     "                       default: the corpus in data/corpus.txt\n"
@@ -54,13 +58,20 @@ const char *const kUsage =
     "                       step folder) with the same plan, data and options; checkpoints\n"
     "                       go on into its root unless --checkpoint-dir says otherwise, and\n"
     "                       --metrics is appended to\n"
-    "  --stop-after N       stop after step N of the --steps schedule (checkpointed)\n";
+    "  --stop-after N       stop after step N of the --steps schedule (checkpointed)\n"
+    "evaluation of HF weights (runtime/train/Eval.h):\n"
+    "  --eval               run HF_DIR's model once on input_ids (i32 [batch, seq]) and write\n"
+    "                       logits, loss and the other outputs to --output\n"
+    "  --init HF_DIR        config.json and model.safetensors (or a sharded index)\n"
+    "  --grads              also write grad.<HF name> for every parameter\n";
 
 struct Options {
   std::string input;
   std::string data;
   std::string output;
   bool makeData = false;
+  bool eval = false, grads = false;
+  std::string init, evalInput, evalOutput;
   int64_t steps = 200, batch = 0, seq = 0, warmup = 20, logEvery = 10;
   double lr = 3e-3, minLrRatio = 0.1;
   uint64_t seed = 0;
@@ -116,6 +127,14 @@ Status parseArgs(int argc, char **argv, Options &o) {
     if (arg == "--make-data") {
       o.makeData = true;
       DS_RETURN_IF_ERROR(value(o.input));
+    } else if (arg == "--eval" || arg == "--grads") {
+      (arg == "--eval" ? o.eval : o.grads) = true;
+    } else if (arg == "--init") {
+      DS_RETURN_IF_ERROR(value(o.init));
+    } else if (arg == "--input") {
+      DS_RETURN_IF_ERROR(value(o.evalInput));
+    } else if (arg == "--output") {
+      DS_RETURN_IF_ERROR(value(o.evalOutput));
     } else if (arg == "-o") {
       DS_RETURN_IF_ERROR(value(o.output));
     } else if (arg == "--data") {
@@ -161,12 +180,55 @@ Status parseArgs(int argc, char **argv, Options &o) {
       return errorf("unexpected argument '", arg, "'");
     }
   }
+  bool evalFlags = o.grads || !o.init.empty() || !o.evalInput.empty() || !o.evalOutput.empty();
+  if (evalFlags && !o.eval)
+    return Status::error("--init, --input, --output and --grads belong to --eval");
+  if (o.eval) {
+    if (!o.input.empty() || o.makeData)
+      return Status::error("--eval takes no plan, spec or --make-data: the model is --init's");
+    if (o.init.empty() || o.evalInput.empty() || o.evalOutput.empty())
+      return Status::error("--eval needs --init HF_DIR, --input IDS and --output OUT");
+    return Status::ok();
+  }
   if (o.input.empty())
     return Status::error("missing PLAN.dsplan or SPEC.json");
   if (o.makeData && o.output.empty())
     return Status::error("--make-data needs -o OUTPUT.u16 or OUTPUT.u32");
   if (o.checkpointEvery > 0 && o.checkpointDir.empty() && o.resume.empty())
     return Status::error("--checkpoint-every needs --checkpoint-dir (or --resume)");
+  return Status::ok();
+}
+
+Status evaluate(const Options &o) {
+  Expected<std::string> toolDir = executableDir();
+  if (!toolDir)
+    return toolDir.status();
+  HfEvalRequest request{o.init, o.evalInput, o.evalOutput, o.grads, *toolDir};
+  Expected<HfEvalResult> result = runHfEval(
+      request, [](const std::string &kernel) { return lookupKernel(Backend::Cpu, kernel); });
+  if (!result)
+    return result.status();
+  const HfImportSummary &import = result->import;
+  for (const std::string &buffer : import.zeroBuffers)
+    std::printf("ds-train: %s is not in the checkpoint; it stays zero\n", buffer.c_str());
+  if (import.skippedMtpTensors)
+    std::printf("ds-train: skipped %lld MTP tensors the HF model does not use\n",
+                static_cast<long long>(import.skippedMtpTensors));
+  if (!import.unusedTensors.empty()) {
+    std::fprintf(stderr, "ds-train: warning: %zu checkpoint tensors are not used:",
+                 import.unusedTensors.size());
+    for (size_t i = 0; i < import.unusedTensors.size() && i < 8; ++i)
+      std::fprintf(stderr, " %s", import.unusedTensors[i].c_str());
+    std::fprintf(stderr, "%s\n", import.unusedTensors.size() > 8 ? " ..." : "");
+  }
+  std::printf("ds-train: eval of %s: batch %lld, seq %lld, %lld HF tensors loaded, loss %.8f%s, "
+              "wrote %s\n",
+              o.init.c_str(), static_cast<long long>(result->batch),
+              static_cast<long long>(result->seq), static_cast<long long>(import.tensorsRead),
+              result->loss,
+              o.grads ? (", " + std::to_string(result->gradientTensors) + " gradients").c_str()
+                      : "",
+              o.evalOutput.c_str());
   return Status::ok();
 }
 
@@ -276,7 +338,9 @@ int main(int argc, char **argv) {
     return 2;
   }
   int exitCode = 0;
-  status = options.makeData ? makeData(options) : train(options, exitCode);
+  status = options.eval       ? evaluate(options)
+           : options.makeData ? makeData(options)
+                              : train(options, exitCode);
   if (!status) {
     std::fprintf(stderr, "ds-train: error: %s\n", status.message().c_str());
     return 1;
