@@ -16,6 +16,10 @@ struct BuildOptions {
   std::optional<double> balanceAlpha;
   /// MTP loss weight lambda (V3 report §2.2).
   std::optional<double> mtpLambda;
+  /// Adds the main head's logits [B, S, V] (f32) as the result {ds.output = "logits"} of
+  /// @forward, for evaluation and gradient plans; training leaves them out so that their
+  /// bytes need not outlive the step.
+  bool emitLogits = false;
 };
 
 } // namespace ds

@@ -1,4 +1,4 @@
-//===- Autodiff.cpp - @forward to @train_step -----------------------------===//
+//===- Autodiff.cpp - @forward to @train_step or @gradients ---------------===//
 //
 // Builds the training step of docs/ir-conventions.md from the forward graph: the
 // forward ops (cloned), their backward (AutodiffBackward.cpp, through each op's VJP),
@@ -10,6 +10,10 @@
 //   results:   @forward's results, {ds.output = "grad_norm"}, then per ds.param P
 //              {ds.update = "P"}, {ds.update = "exp_avg.P"}, {ds.update = "exp_avg_sq.P"},
 //              then {ds.update = "<bias>"} per router bias buffer.
+//
+// With gradients-only the pass builds @gradients instead, for gradient checks and
+// evaluation tools: @forward's arguments, and as results @forward's results then per
+// ds.param P {ds.output = "grad.P"} (the gradient of "loss"); no optimizer, no state.
 //
 // @forward is kept by default (keep-forward): evaluation and ds-report run it, and a
 // plan may carry both functions.
@@ -91,6 +95,9 @@ struct AutodiffPass : ds::impl::DsAutodiffBase<AutodiffPass> {
   LogicalResult checkForward(func::FuncOp forward, unsigned &lossResult);
   LogicalResult collectState(func::FuncOp forward, SmallVectorImpl<Param> &params,
                              SmallVectorImpl<BiasBuffer> &biases);
+  void appendOptimizer(Block *entry, unsigned numForwardArgs, ArrayRef<Value> paramValues,
+                       ArrayRef<Value> grads, ArrayRef<BiasBuffer> biases, OpBuilder &b,
+                       Location loc, SmallVectorImpl<Value> &outputs);
 };
 
 LogicalResult AutodiffPass::checkForward(func::FuncOp forward,
@@ -147,14 +154,73 @@ LogicalResult AutodiffPass::collectState(func::FuncOp forward,
   return success();
 }
 
+/// The arguments and results of the function ds-autodiff builds, with their attributes.
+struct Signature {
+  SmallVector<Type> argTypes, resultTypes;
+  SmallVector<DictionaryAttr> argAttrs, resultAttrs;
+};
+
+/// Starts a signature with @forward's arguments and results, attributes included.
+Signature forwardSignature(func::FuncOp forward) {
+  Signature sig;
+  sig.argTypes.assign(forward.getArgumentTypes().begin(), forward.getArgumentTypes().end());
+  sig.resultTypes.assign(forward.getResultTypes().begin(), forward.getResultTypes().end());
+  for (unsigned i = 0, e = forward.getNumArguments(); i < e; ++i)
+    sig.argAttrs.push_back(forward.getArgAttrDict(i));
+  for (unsigned i = 0, e = forward.getNumResults(); i < e; ++i)
+    sig.resultAttrs.push_back(forward.getResultAttrDict(i));
+  return sig;
+}
+
+/// docs/ir-conventions.md, "The training step".
+Signature trainStepSignature(func::FuncOp forward, ArrayRef<Param> params,
+                             ArrayRef<BiasBuffer> biases, Builder &b) {
+  Signature sig = forwardSignature(forward);
+  auto scalarType = RankedTensorType::get({}, b.getF32Type());
+  for (const Param &param : params) {
+    Type type = forward.getArgument(param.argIndex).getType();
+    sig.argTypes.append({type, type});
+    sig.argAttrs.push_back(namedAttr(b, kState, "exp_avg." + param.name));
+    sig.argAttrs.push_back(namedAttr(b, kState, "exp_avg_sq." + param.name));
+  }
+  sig.argTypes.append({scalarType, scalarType});
+  sig.argAttrs.push_back(namedAttr(b, kInput, "lr"));
+  sig.argAttrs.push_back(namedAttr(b, kInput, "step"));
+
+  sig.resultTypes.push_back(scalarType);
+  sig.resultAttrs.push_back(namedAttr(b, kOutput, "grad_norm"));
+  for (const Param &param : params) {
+    Type type = forward.getArgument(param.argIndex).getType();
+    sig.resultTypes.append({type, type, type});
+    sig.resultAttrs.push_back(namedAttr(b, kUpdate, param.name));
+    sig.resultAttrs.push_back(namedAttr(b, kUpdate, "exp_avg." + param.name));
+    sig.resultAttrs.push_back(namedAttr(b, kUpdate, "exp_avg_sq." + param.name));
+  }
+  for (const BiasBuffer &bias : biases) {
+    sig.resultTypes.push_back(forward.getArgument(bias.argIndex).getType());
+    sig.resultAttrs.push_back(namedAttr(b, kUpdate, bias.name));
+  }
+  return sig;
+}
+
+/// @gradients: @forward's arguments; its results, then {ds.output = "grad.P"} per P.
+Signature gradientsSignature(func::FuncOp forward, ArrayRef<Param> params, Builder &b) {
+  Signature sig = forwardSignature(forward);
+  for (const Param &param : params) {
+    sig.resultTypes.push_back(forward.getArgument(param.argIndex).getType());
+    sig.resultAttrs.push_back(namedAttr(b, kOutput, "grad." + param.name));
+  }
+  return sig;
+}
+
 LogicalResult AutodiffPass::run() {
   ModuleOp module = getOperation();
   auto forward = module.lookupSymbol<func::FuncOp>("forward");
   if (!forward)
     return module.emitError("ds-autodiff: the module has no func.func @forward");
-  if (Operation *existing = module.lookupSymbol("train_step"))
-    return existing->emitError("ds-autodiff: the module already has a "
-                               "@train_step");
+  StringRef funcName = gradientsOnly ? "gradients" : "train_step";
+  if (Operation *existing = module.lookupSymbol(funcName))
+    return existing->emitError("ds-autodiff: the module already has a @") << funcName;
   unsigned lossResult;
   SmallVector<Param> params;
   SmallVector<BiasBuffer> biases;
@@ -162,61 +228,27 @@ LogicalResult AutodiffPass::run() {
       failed(collectState(forward, params, biases)))
     return failure();
 
-  // Signature of docs/ir-conventions.md, "The training step".
   OpBuilder b(module.getContext());
-  auto scalarType = RankedTensorType::get({}, b.getF32Type());
-  unsigned numForwardArgs = forward.getNumArguments();
-  SmallVector<Type> argTypes(forward.getArgumentTypes());
-  SmallVector<DictionaryAttr> argAttrs;
-  for (unsigned i = 0; i < numForwardArgs; ++i)
-    argAttrs.push_back(forward.getArgAttrDict(i));
-  for (const Param &param : params) {
-    Type type = forward.getArgument(param.argIndex).getType();
-    argTypes.append({type, type});
-    argAttrs.push_back(namedAttr(b, kState, "exp_avg." + param.name));
-    argAttrs.push_back(namedAttr(b, kState, "exp_avg_sq." + param.name));
-  }
-  argTypes.append({scalarType, scalarType});
-  argAttrs.push_back(namedAttr(b, kInput, "lr"));
-  argAttrs.push_back(namedAttr(b, kInput, "step"));
-
-  SmallVector<Type> resultTypes(forward.getResultTypes());
-  SmallVector<DictionaryAttr> resultAttrs;
-  for (unsigned i = 0, e = forward.getNumResults(); i < e; ++i)
-    resultAttrs.push_back(forward.getResultAttrDict(i));
-  resultTypes.push_back(scalarType);
-  resultAttrs.push_back(namedAttr(b, kOutput, "grad_norm"));
-  for (const Param &param : params) {
-    Type type = forward.getArgument(param.argIndex).getType();
-    resultTypes.append({type, type, type});
-    resultAttrs.push_back(namedAttr(b, kUpdate, param.name));
-    resultAttrs.push_back(namedAttr(b, kUpdate, "exp_avg." + param.name));
-    resultAttrs.push_back(namedAttr(b, kUpdate, "exp_avg_sq." + param.name));
-  }
-  for (const BiasBuffer &bias : biases) {
-    resultTypes.push_back(forward.getArgument(bias.argIndex).getType());
-    resultAttrs.push_back(namedAttr(b, kUpdate, bias.name));
-  }
-
+  Signature sig = gradientsOnly ? gradientsSignature(forward, params, b)
+                                : trainStepSignature(forward, params, biases, b);
   Location loc = forward.getLoc();
   b.setInsertionPointAfter(forward);
-  auto trainStep = func::FuncOp::create(
-      b, loc, "train_step", b.getFunctionType(argTypes, resultTypes));
-  trainStep.setAllArgAttrs(argAttrs);
-  trainStep.setAllResultAttrs(resultAttrs);
-  Block *entry = trainStep.addEntryBlock();
+  auto step = func::FuncOp::create(b, loc, funcName,
+                                   b.getFunctionType(sig.argTypes, sig.resultTypes));
+  step.setAllArgAttrs(sig.argAttrs);
+  step.setAllResultAttrs(sig.resultAttrs);
+  Block *entry = step.addEntryBlock();
 
   // Forward: a clone of @forward's body.
+  unsigned numForwardArgs = forward.getNumArguments();
   IRMapping mapping;
-  mapping.map(forward.getArguments(),
-              entry->getArguments().take_front(numForwardArgs));
+  mapping.map(forward.getArguments(), entry->getArguments().take_front(numForwardArgs));
   b.setInsertionPointToEnd(entry);
   SmallVector<Operation *> forwardOps;
   for (Operation &op : forward.getBody().front().without_terminator())
     forwardOps.push_back(b.clone(op, mapping));
   SmallVector<Value> outputs;
-  for (Value output :
-       forward.getBody().front().getTerminator()->getOperands())
+  for (Value output : forward.getBody().front().getTerminator()->getOperands())
     outputs.push_back(mapping.lookupOrDefault(output));
 
   // Backward.
@@ -224,44 +256,23 @@ LogicalResult AutodiffPass::run() {
   for (const Param &param : params)
     paramValues.push_back(entry->getArgument(param.argIndex));
   SmallVector<Value> grads;
-  if (failed(buildBackward(forwardOps, outputs[lossResult], paramValues, b,
-                           grads)))
+  if (failed(buildBackward(forwardOps, outputs[lossResult], paramValues, b, grads)))
     return failure();
 
-  // Optimizer: a parameter the loss does not reach still decays and keeps its moments
-  // in step, so it gets an explicit zero gradient rather than no update.
+  // A parameter the loss does not reach gets an explicit zero gradient: in a training
+  // step it still decays and keeps its moments in step, and @gradients returns one
+  // result per parameter whatever the graph.
   for (auto [grad, param] : llvm::zip(grads, paramValues)) {
     if (!grad)
-      grad = arith::ConstantOp::create(
-          b, loc, cast<TypedAttr>(b.getZeroAttr(param.getType())));
+      grad = arith::ConstantOp::create(b, loc, cast<TypedAttr>(b.getZeroAttr(param.getType())));
     else if (grad.getType() != param.getType())
       return emitError(loc, "ds-autodiff: the gradient of a parameter has type ")
-             << grad.getType() << " but the parameter has type "
-             << param.getType();
+             << grad.getType() << " but the parameter has type " << param.getType();
   }
-  Value gradNorm = GradNormOp::create(b, loc, scalarType, grads);
-  Value lr = entry->getArgument(argTypes.size() - 2);
-  Value step = entry->getArgument(argTypes.size() - 1);
-  SmallVector<Value> updates;
-  for (auto [index, param] : llvm::enumerate(paramValues)) {
-    Value expAvg = entry->getArgument(numForwardArgs + 2 * index);
-    Value expAvgSq = entry->getArgument(numForwardArgs + 2 * index + 1);
-    Type type = param.getType();
-    auto adamw = AdamwOp::create(
-        b, loc, TypeRange{type, type, type}, param, grads[index], expAvg,
-        expAvgSq, lr, step, gradNorm, b.getF64FloatAttr(beta1),
-        b.getF64FloatAttr(beta2), b.getF64FloatAttr(epsilon),
-        b.getF64FloatAttr(weightDecay), b.getF64FloatAttr(maxGradNorm));
-    updates.append(adamw->result_begin(), adamw->result_end());
-  }
-  for (const BiasBuffer &bias : biases) {
-    Value current = entry->getArgument(bias.argIndex);
-    updates.push_back(BiasUpdateOp::create(b, loc, current.getType(), current,
-                                           outputs[bias.countsResult],
-                                           b.getF64FloatAttr(biasUpdateGamma)));
-  }
-  outputs.push_back(gradNorm);
-  outputs.append(updates);
+  if (gradientsOnly)
+    outputs.append(grads);
+  else
+    appendOptimizer(entry, numForwardArgs, paramValues, grads, biases, b, loc, outputs);
   auto terminator = func::ReturnOp::create(b, loc, outputs);
 
   // A VJP emits the gradients of all its operands; those of operands that do not
@@ -278,6 +289,40 @@ LogicalResult AutodiffPass::run() {
   if (!keepForward)
     forward.erase();
   return success();
+}
+
+/// The optimizer part of @train_step: the global gradient norm, one AdamW per parameter
+/// and one bias update per router; appends grad_norm and the updates to `outputs` in the
+/// order of trainStepSignature.
+void AutodiffPass::appendOptimizer(Block *entry, unsigned numForwardArgs,
+                                   ArrayRef<Value> paramValues, ArrayRef<Value> grads,
+                                   ArrayRef<BiasBuffer> biases, OpBuilder &b, Location loc,
+                                   SmallVectorImpl<Value> &outputs) {
+  auto scalarType = RankedTensorType::get({}, b.getF32Type());
+  Value gradNorm = GradNormOp::create(b, loc, scalarType, grads);
+  unsigned numArgs = entry->getNumArguments();
+  Value lr = entry->getArgument(numArgs - 2);
+  Value step = entry->getArgument(numArgs - 1);
+  SmallVector<Value> updates;
+  for (auto [index, param] : llvm::enumerate(paramValues)) {
+    Value expAvg = entry->getArgument(numForwardArgs + 2 * index);
+    Value expAvgSq = entry->getArgument(numForwardArgs + 2 * index + 1);
+    Type type = param.getType();
+    auto adamw = AdamwOp::create(
+        b, loc, TypeRange{type, type, type}, param, grads[index], expAvg, expAvgSq, lr, step,
+        gradNorm, b.getF64FloatAttr(beta1), b.getF64FloatAttr(beta2),
+        b.getF64FloatAttr(epsilon), b.getF64FloatAttr(weightDecay),
+        b.getF64FloatAttr(maxGradNorm));
+    updates.append(adamw->result_begin(), adamw->result_end());
+  }
+  for (const BiasBuffer &bias : biases) {
+    Value current = entry->getArgument(bias.argIndex);
+    updates.push_back(BiasUpdateOp::create(b, loc, current.getType(), current,
+                                           outputs[bias.countsResult],
+                                           b.getF64FloatAttr(biasUpdateGamma)));
+  }
+  outputs.push_back(gradNorm);
+  outputs.append(updates);
 }
 
 } // namespace

@@ -33,7 +33,8 @@ def DsAutodiff : Pass<"ds-autodiff", "mlir::ModuleOp"> {
     parameter the loss does not reach gets a zero gradient), one ds.adamw per parameter
     and one ds.bias_update per router bias buffer, driven by the expert_counts output of
     its layer. Requires decomposed input. @forward is kept by default, for evaluation
-    and reports.
+    and reports. With gradients-only it builds @gradients instead: @forward's arguments,
+    @forward's results and one {ds.output = "grad.P"} per ds.param P, with no optimizer.
   }];
   let dependentDialects = ["::ds::DsDialect", "::mlir::arith::ArithDialect"];
   let options = [
@@ -46,7 +47,10 @@ def DsAutodiff : Pass<"ds-autodiff", "mlir::ModuleOp"> {
     Option<"biasUpdateGamma", "bias-update-gamma", "double", "0.001",
            "bias update speed of auxiliary-loss-free balancing (V3 report §2.1.2)">,
     Option<"keepForward", "keep-forward", "bool", "true",
-           "keep @forward beside @train_step (evaluation, reports)">
+           "keep @forward beside @train_step (evaluation, reports)">,
+    Option<"gradientsOnly", "gradients-only", "bool", "false",
+           "build @gradients (the loss's gradient of every parameter, no optimizer step) "
+           "instead of @train_step">
   ];
 }
 

@@ -26,7 +26,7 @@ public:
       : graph(context), spec(spec), batch(options.batch), seq(options.seq),
         mtpDepth(spec.numNextnPredictLayers), hidden(spec.hiddenSize),
         balanceAlpha(options.balanceAlpha.value_or(spec.balanceAlpha)),
-        mtpLambda(options.mtpLambda.value_or(spec.mtpLambda)) {}
+        mtpLambda(options.mtpLambda.value_or(spec.mtpLambda)), emitLogits(options.emitLogits) {}
 
   llvm::Expected<OwningOpRef<ModuleOp>> build();
 
@@ -44,7 +44,7 @@ private:
   Value ffnBlock(int64_t layer, Value x);
   Value denseFfn(const std::string &prefix, Value x);
   Value moeFfn(int64_t layer, const std::string &prefix, Value x);
-  Value headLoss(Value hiddenState, Value normWeight, int64_t labelOffset);
+  Value headLoss(Value hiddenState, Value normWeight, int64_t labelOffset, Value *logits);
   Value add(Value lhs, Value rhs) { return AddOp::create(b(), loc(), lhs.getType(), lhs, rhs); }
   void setModuleAttributes();
 
@@ -52,6 +52,7 @@ private:
   const ModelSpec &spec;
   int64_t batch, seq, mtpDepth, hidden;
   double balanceAlpha, mtpLambda;
+  bool emitLogits;
   Value tokens, embedTable, lmHead;
   llvm::DenseMap<int64_t, Value> tokenWindows;
   llvm::SmallVector<std::pair<std::string, Value>> expertCounts;
@@ -170,12 +171,16 @@ Value DeepSeekBuilder::moeFfn(int64_t layer, const std::string &prefix, Value x)
   return moe.getResult();
 }
 
-/// norm -> lm_head -> cross-entropy against tokens[:, labelOffset:labelOffset+S].
-Value DeepSeekBuilder::headLoss(Value hiddenState, Value normWeight, int64_t labelOffset) {
+/// norm -> lm_head -> cross-entropy against tokens[:, labelOffset:labelOffset+S]; the
+/// logits [B, S, V] are returned in `logits` when it is not null.
+Value DeepSeekBuilder::headLoss(Value hiddenState, Value normWeight, int64_t labelOffset,
+                                Value *logits) {
   Value normed = rmsNorm(hiddenState, normWeight);
-  Value logits = LinearOp::create(b(), loc(), activationType(spec.vocabSize), normed, lmHead);
+  Value scores = LinearOp::create(b(), loc(), activationType(spec.vocabSize), normed, lmHead);
+  if (logits)
+    *logits = scores;
   Value labels = tokenWindow(labelOffset);
-  return CrossEntropyOp::create(b(), loc(), RankedTensorType::get({}, b().getF32Type()), logits,
+  return CrossEntropyOp::create(b(), loc(), RankedTensorType::get({}, b().getF32Type()), scores,
                                 labels, b().getI64IntegerAttr(-100));
 }
 
@@ -232,7 +237,8 @@ llvm::Expected<OwningOpRef<ModuleOp>> DeepSeekBuilder::build() {
   lmHead = spec.tieWordEmbeddings
                ? embedTable
                : graph.addParam("lm_head.weight", {spec.vocabSize, hidden}, ParamInit::Normal);
-  Value mainLoss = headLoss(h, finalNorm, 1);
+  Value mainLogits;
+  Value mainLoss = headLoss(h, finalNorm, 1, &mainLogits);
   Value total = mainLoss;
 
   // MTP (V3 report §2.2, eq. 21-25): depth k reads the previous depth's hidden state
@@ -253,7 +259,7 @@ llvm::Expected<OwningOpRef<ModuleOp>> DeepSeekBuilder::build() {
     x = attentionBlock(layer, x);
     x = ffnBlock(layer, x);
     Value headNorm = graph.addParam(p + "shared_head.norm.weight", {hidden}, ParamInit::Ones);
-    Value loss = headLoss(x, headNorm, k + 1);
+    Value loss = headLoss(x, headNorm, k + 1, nullptr);
     mtpLosses.push_back(loss);
     Value weighted =
         ScaleOp::create(b(), loc(), loss.getType(), loss, b().getF64FloatAttr(mtpLambda));
@@ -276,6 +282,8 @@ llvm::Expected<OwningOpRef<ModuleOp>> DeepSeekBuilder::build() {
     graph.addOutput("loss.balance", balance);
   for (auto &[name, counts] : expertCounts)
     graph.addOutput(name, counts);
+  if (emitLogits)
+    graph.addOutput("logits", mainLogits);
   return graph.finish();
 }
 

@@ -25,6 +25,8 @@
 //    one operand list (the bias-update pass leaves V2's untouched: V2 trains with
 //    balance losses, not bias updates).
 //  * Buffers carry `ds.init` like parameters do (zeros for the bias).
+//  * With BuildOptions::emitLogits the main head's logits [B, S, V] are one more result,
+//    {ds.output = "logits"}, after the expert counts (evaluation and gradient plans).
 //
 //===----------------------------------------------------------------------===//
 #ifndef DS_MODELS_DEEPSEEK_DEEPSEEKBUILDER_H

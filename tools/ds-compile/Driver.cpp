@@ -6,7 +6,6 @@
 #include "dialects/dsx/DsxDialect.h"
 #include "models/ModelImport.h"
 #include "passes/Passes.h"
-#include "passes/Pipelines.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -23,7 +22,9 @@ void ds::registerCompileDialects(DialectRegistry &registry) {
 
 llvm::Expected<OwningOpRef<ModuleOp>> ds::importStage(MLIRContext &context,
                                                       const CompileOptions &options) {
-  return importModelSpec(context, options.specPath, options.build);
+  BuildOptions build = options.build;
+  build.emitLogits = build.emitLogits || options.mode != PlanMode::Train;
+  return importModelSpec(context, options.specPath, build);
 }
 
 namespace {
@@ -78,7 +79,7 @@ llvm::Error ds::planStage(ModuleOp module, const CompileOptions &options) {
     diagnostics += (diagnostics.empty() ? "" : "\n") + diag.str();
     return success();
   });
-  if (failed(compileToPlan(module, TrainPipelineOptions(), options.planPath)))
+  if (failed(compilePlan(module, options.mode, TrainPipelineOptions(), options.planPath)))
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    diagnostics.empty() ? "compiling the plan failed" : diagnostics);
   return llvm::Error::success();

@@ -5,13 +5,15 @@
 //   importStage:  spec file -> verified @forward module (frontend + models)
 //   placementStage: ds-expert-placement over it (the map on each ds.moe, JSON file)
 //   reportStage:  the ds-report pass over it (table on stdout, JSON file)
-//   planStage:    ds-train-pipeline over it and the plan file (passes/Pipelines.h)
+//   planStage:    the pipeline of the plan mode over it and the plan file
+//                 (passes/Pipelines.h, passes/EvalPipelines.h)
 //
 //===----------------------------------------------------------------------===//
 #ifndef DS_TOOLS_DS_COMPILE_DRIVER_H
 #define DS_TOOLS_DS_COMPILE_DRIVER_H
 
 #include "models/BuildOptions.h"
+#include "passes/EvalPipelines.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/DialectRegistry.h"
@@ -33,8 +35,11 @@ struct CompileOptions {
   std::string reportJsonPath;
   /// Print the imported @forward module.
   bool printForward = false;
-  /// Write the training step's plan (.dsplan) here (empty: do not compile one).
+  /// Write the plan (.dsplan) here (empty: do not compile one).
   std::string planPath;
+  /// What the plan runs: the training step, @forward or @gradients. Eval and gradients
+  /// build @forward with its logits (BuildOptions::emitLogits).
+  PlanMode mode = PlanMode::Train;
   /// Expert placement (ds-expert-placement); runs when expertParallel > 1 or stats are
   /// given.
   int64_t expertParallel = 1;
@@ -47,7 +52,8 @@ struct CompileOptions {
 /// The dialects (and their interface models) every ds-compile context needs.
 void registerCompileDialects(mlir::DialectRegistry &registry);
 
-/// Parses, validates and builds the spec, and verifies the module.
+/// Parses, validates and builds the spec (with logits for the eval and gradients modes),
+/// and verifies the module.
 llvm::Expected<mlir::OwningOpRef<mlir::ModuleOp>> importStage(mlir::MLIRContext &context,
                                                               const CompileOptions &options);
 
@@ -59,8 +65,8 @@ llvm::Error placementStage(mlir::ModuleOp module, const CompileOptions &options)
 /// nor the JSON is requested).
 llvm::Error reportStage(mlir::ModuleOp module, const CompileOptions &options);
 
-/// Compiles `module` with ds-train-pipeline and writes the plan to options.planPath
-/// (nothing when it is empty). The module is rewritten in place.
+/// Compiles `module` with the pipeline of options.mode and writes the plan to
+/// options.planPath (nothing when it is empty). The module is rewritten in place.
 llvm::Error planStage(mlir::ModuleOp module, const CompileOptions &options);
 
 /// The whole of ds-compile: import, placement, optional module print on `out`, report,

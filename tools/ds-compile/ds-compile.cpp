@@ -4,6 +4,9 @@
 //   ds-compile SPEC.json --report-json=FILE       write them as JSON
 //   ds-compile SPEC.json --emit-forward           print the imported @forward module
 //   ds-compile SPEC.json -o STEP.dsplan           compile the training step to a plan
+//   ds-compile SPEC.json --mode eval -o X.dsplan  ... or @forward with its logits
+//   ds-compile SPEC.json --mode gradients -o X.dsplan
+//                                                 ... or the loss's parameter gradients
 //
 // Flags only; the stages live in tools/ds-compile/Driver.h.
 //
@@ -27,8 +30,12 @@ int main(int argc, char **argv) {
                                   cl::value_desc("FILE"), cl::cat(category));
   cl::opt<bool> emitForward("emit-forward", cl::desc("Print the imported @forward module"),
                             cl::cat(category));
-  cl::opt<std::string> planPath("o", cl::desc("Write the training step's plan to FILE"),
+  cl::opt<std::string> planPath("o", cl::desc("Write the plan to FILE"),
                                 cl::value_desc("FILE"), cl::cat(category));
+  cl::opt<std::string> mode("mode",
+                            cl::desc("What the plan runs: train (the training step), eval "
+                                     "(@forward with logits) or gradients (@gradients)"),
+                            cl::value_desc("MODE"), cl::init("train"), cl::cat(category));
   cl::opt<int64_t> batch("batch", cl::desc("Batch size of the graph"), cl::init(1),
                          cl::cat(category));
   cl::opt<int64_t> seq("seq", cl::desc("Sequence length of the graph"), cl::init(128),
@@ -55,6 +62,13 @@ int main(int argc, char **argv) {
   cl::ParseCommandLineOptions(argc, argv, "ds-compile: model spec to report and plan\n");
 
   ds::CompileOptions options;
+  std::optional<ds::PlanMode> planMode = ds::parsePlanMode(mode);
+  if (!planMode) {
+    llvm::WithColor::error(llvm::errs(), "ds-compile")
+        << "unknown --mode '" << mode << "'; expected train, eval or gradients\n";
+    return 1;
+  }
+  options.mode = *planMode;
   options.specPath = spec;
   options.build.batch = batch;
   options.build.seq = seq;

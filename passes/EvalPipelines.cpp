@@ -1,0 +1,68 @@
+//===- EvalPipelines.cpp - plans that evaluate or differentiate -----------===//
+#include "passes/EvalPipelines.h"
+#include "passes/Passes.h"
+#include "passes/plan/SerializePlan.h"
+
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+
+std::optional<ds::PlanMode> ds::parsePlanMode(llvm::StringRef name) {
+  for (PlanMode mode : {PlanMode::Train, PlanMode::Eval, PlanMode::Gradients})
+    if (name == planModeName(mode))
+      return mode;
+  return std::nullopt;
+}
+
+llvm::StringRef ds::planModeName(PlanMode mode) {
+  switch (mode) {
+  case PlanMode::Train:
+    return "train";
+  case PlanMode::Eval:
+    return "eval";
+  case PlanMode::Gradients:
+    return "gradients";
+  }
+  llvm_unreachable("unknown plan mode");
+}
+
+void ds::addPlanLoweringStages(OpPassManager &pm, llvm::StringRef entry,
+                               const TrainPipelineOptions &options) {
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  DsLowerToExecOptions lower;
+  lower.entry = entry.str();
+  pm.addPass(createDsLowerToExec(lower));
+  DsPlanMemoryOptions planMemory;
+  planMemory.alignment = options.alignment;
+  planMemory.report = options.memoryReport;
+  pm.addPass(createDsPlanMemory(planMemory));
+}
+
+void ds::buildPlanPipeline(OpPassManager &pm, PlanMode mode,
+                           const TrainPipelineOptions &options) {
+  if (mode == PlanMode::Train) {
+    buildTrainPipeline(pm, options);
+    return;
+  }
+  pm.addPass(createDsDecompose());
+  if (mode == PlanMode::Eval) {
+    addPlanLoweringStages(pm, "forward", options);
+    return;
+  }
+  DsAutodiffOptions autodiff;
+  autodiff.gradientsOnly = true;
+  // The plan runs @gradients only; @forward would just be carried through every pass.
+  autodiff.keepForward = false;
+  pm.addPass(createDsAutodiff(autodiff));
+  addPlanLoweringStages(pm, "gradients", options);
+}
+
+LogicalResult ds::compilePlan(ModuleOp module, PlanMode mode,
+                              const TrainPipelineOptions &options, llvm::StringRef path) {
+  PassManager pm(module.getContext(), ModuleOp::getOperationName());
+  buildPlanPipeline(pm, mode, options);
+  if (failed(pm.run(module)))
+    return failure();
+  return serializePlan(module, path);
+}
