@@ -71,64 +71,50 @@ const char *offsetBytes(const TensorView &t, int64_t elements) {
   return static_cast<const char *>(t.data) + elements * dtypeSize(t.dtype);
 }
 
-} // namespace
-
-Status groupedLinear(KernelCall &call) {
-  const char *k = "grouped_linear";
+/// Fprop and Dgrad are one product: the rows of `in` that belong to expert e, times
+/// weight[e] [Nout, K] (transposed for Fprop, whose input has K columns; as stored for
+/// Dgrad, whose input has Nout columns), into the same rows of `out`.
+Status expertRowsTimesWeight(KernelCall &call, const char *k, const char *inName,
+                             const char *outName, bool transposeWeight) {
   DS_RETURN_IF_ERROR(checkCall(
-      call, k, {{"input", Elem::Float}, {"weight", Elem::Float}, {"counts", Elem::Index}},
-      {{"result", Elem::Float}}));
-  const TensorView &x = call.inputs[0], &w = call.inputs[1], &y = call.outputs[0];
+      call, k, {{inName, Elem::Float}, {"weight", Elem::Float}, {"counts", Elem::Index}},
+      {{outName, Elem::Float}}));
+  const TensorView &in = call.inputs[0], &w = call.inputs[1], &out = call.outputs[0];
   DS_RETURN_IF_ERROR(checkWeight(k, "weight", w));
   int64_t experts = w.dim(0), nOut = w.dim(1), kDim = w.dim(2);
-  DS_RETURN_IF_ERROR(checkMatrix(k, "input", x, kDim));
-  int64_t rows = x.dim(0);
-  DS_RETURN_IF_ERROR(expectShape(k, "result", y, {rows, nOut}));
+  int64_t inCols = transposeWeight ? kDim : nOut, outCols = transposeWeight ? nOut : kDim;
+  DS_RETURN_IF_ERROR(checkMatrix(k, inName, in, inCols));
+  int64_t rows = in.dim(0);
+  DS_RETURN_IF_ERROR(expectShape(k, outName, out, {rows, outCols}));
   cudaStream_t stream = streamOf(call);
   std::vector<int64_t> offsets;
   DS_RETURN_IF_ERROR(hostOffsets(k, call.inputs[2], experts, rows, stream, offsets));
-  if (kDim == 0)
-    return cudaCheck(cudaMemsetAsync(y.data, 0, y.sizeInBytes(), stream), k,
+  if (inCols == 0)
+    return cudaCheck(cudaMemsetAsync(out.data, 0, out.sizeInBytes(), stream), k,
                      "cudaMemsetAsync");
   for (int64_t e = 0; e < experts; ++e) {
     int64_t m = offsets[e + 1] - offsets[e];
     if (m == 0)
       continue;
     DS_RETURN_IF_ERROR(ltMatmul(
-        k, stream, nOut, m, kDim, {offsetBytes(w, e * nOut * kDim), w.dtype, kDim, true},
-        {offsetBytes(x, offsets[e] * kDim), x.dtype, kDim, false},
-        const_cast<char *>(offsetBytes(y, offsets[e] * nOut)), y.dtype, nOut));
+        k, stream, outCols, m, inCols,
+        {offsetBytes(w, e * nOut * kDim), w.dtype, kDim, transposeWeight},
+        {offsetBytes(in, offsets[e] * inCols), in.dtype, inCols, false},
+        const_cast<char *>(offsetBytes(out, offsets[e] * outCols)), out.dtype, outCols));
   }
   return Status::ok();
 }
 
+} // namespace
+
+Status groupedLinear(KernelCall &call) {
+  return expertRowsTimesWeight(call, "grouped_linear", "input", "result",
+                               /*transposeWeight=*/true);
+}
+
 Status groupedLinearDgrad(KernelCall &call) {
-  const char *k = "grouped_linear_dgrad";
-  DS_RETURN_IF_ERROR(checkCall(
-      call, k, {{"result_grad", Elem::Float}, {"weight", Elem::Float}, {"counts", Elem::Index}},
-      {{"input_grad", Elem::Float}}));
-  const TensorView &dy = call.inputs[0], &w = call.inputs[1], &dx = call.outputs[0];
-  DS_RETURN_IF_ERROR(checkWeight(k, "weight", w));
-  int64_t experts = w.dim(0), nOut = w.dim(1), kDim = w.dim(2);
-  DS_RETURN_IF_ERROR(checkMatrix(k, "result_grad", dy, nOut));
-  int64_t rows = dy.dim(0);
-  DS_RETURN_IF_ERROR(expectShape(k, "input_grad", dx, {rows, kDim}));
-  cudaStream_t stream = streamOf(call);
-  std::vector<int64_t> offsets;
-  DS_RETURN_IF_ERROR(hostOffsets(k, call.inputs[2], experts, rows, stream, offsets));
-  if (nOut == 0)
-    return cudaCheck(cudaMemsetAsync(dx.data, 0, dx.sizeInBytes(), stream), k,
-                     "cudaMemsetAsync");
-  for (int64_t e = 0; e < experts; ++e) {
-    int64_t m = offsets[e + 1] - offsets[e];
-    if (m == 0)
-      continue;
-    DS_RETURN_IF_ERROR(ltMatmul(
-        k, stream, kDim, m, nOut, {offsetBytes(w, e * nOut * kDim), w.dtype, kDim, false},
-        {offsetBytes(dy, offsets[e] * nOut), dy.dtype, nOut, false},
-        const_cast<char *>(offsetBytes(dx, offsets[e] * kDim)), dx.dtype, kDim));
-  }
-  return Status::ok();
+  return expertRowsTimesWeight(call, "grouped_linear_dgrad", "result_grad", "input_grad",
+                               /*transposeWeight=*/false);
 }
 
 Status groupedLinearWgrad(KernelCall &call) {
