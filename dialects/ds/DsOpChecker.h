@@ -175,6 +175,15 @@ mlir::LogicalResult checkBroadcast(const OpChecker &c, mlir::RankedTensorType na
 /// The attributes of ds.balance_loss and its gradient, against the token count.
 mlir::LogicalResult checkBalanceLoss(const OpChecker &c, int64_t tokens, double alpha,
                                      int64_t numSequences, llvm::StringRef scoreFunc);
+/// What ds.balance_loss and ds.balance_loss_grad share: logits [T, E] and indices
+/// [T, K], then the attributes against T.
+template <typename OpT> mlir::LogicalResult checkBalanceLossOp(const OpChecker &c, OpT op) {
+  mlir::RankedTensorType logits = op.getLogits().getType();
+  if (mlir::failed(checkLogitsAndIndices(c, logits, op.getIndices().getType())))
+    return mlir::failure();
+  return checkBalanceLoss(c, logits.getDimSize(0), op.getAlpha().convertToDouble(),
+                          static_cast<int64_t>(op.getNumSequences()), op.getScoreFunc());
+}
 
 /// The RoPE attributes (Ds_RopeAttrs) of ds.rope, ds.rope_grad and ds.mla. YaRN (active
 /// when yarn_factor > 1) needs the pre-training context length and a correction range

@@ -272,12 +272,8 @@ LogicalResult BalanceLossGradOp::inferReturnTypes(MLIRContext *context,
 LogicalResult BalanceLossGradOp::verify() {
   OpChecker c(*this);
   ImpliedResults implied;
-  if (failed(inferLogitsGrad(c, Adaptor(*this), implied)))
-    return failure();
-  RankedTensorType logits = getLogits().getType();
-  if (failed(checkLogitsAndIndices(c, logits, getIndices().getType())) ||
-      failed(checkBalanceLoss(c, logits.getDimSize(0), getAlpha().convertToDouble(),
-                              static_cast<int64_t>(getNumSequences()), getScoreFunc())))
+  if (failed(inferLogitsGrad(c, Adaptor(*this), implied)) ||
+      failed(checkBalanceLossOp(c, *this)))
     return failure();
   return c.results(*this, implied);
 }

@@ -104,12 +104,8 @@ LogicalResult BalanceLossOp::inferReturnTypes(MLIRContext *context,
 LogicalResult BalanceLossOp::verify() {
   OpChecker c(*this);
   ImpliedResults implied;
-  if (failed(inferBalanceLoss(c, Adaptor(*this), implied)))
-    return failure();
-  RankedTensorType logits = getLogits().getType();
-  if (failed(checkLogitsAndIndices(c, logits, getIndices().getType())) ||
-      failed(checkBalanceLoss(c, logits.getDimSize(0), getAlpha().convertToDouble(),
-                              static_cast<int64_t>(getNumSequences()), getScoreFunc())))
+  if (failed(inferBalanceLoss(c, Adaptor(*this), implied)) ||
+      failed(checkBalanceLossOp(c, *this)))
     return failure();
   return c.results(*this, implied);
 }
