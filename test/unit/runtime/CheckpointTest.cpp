@@ -7,6 +7,7 @@
 #include "runtime/train/CheckpointMetricsLog.h"
 #include "runtime/train/TokenData.h"
 #include "runtime/train/TrainJob.h"
+#include "test/unit/runtime/BigramPlan.h"
 
 #include <gtest/gtest.h>
 
@@ -21,95 +22,22 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr int64_t kSeq = 16, kVocab = 256, kWidth = 8;
 constexpr const char *kBias = "model.layers.0.mlp.gate.e_score_correction_bias";
 
-struct Builder {
-  Plan plan;
-  int32_t buffer(std::string name, BufferRole role, DType dtype, std::vector<int64_t> shape,
-                 std::string init = "") {
-    plan.buffers.push_back({std::move(name), role, dtype, std::move(shape), 0, std::move(init)});
-    return static_cast<int32_t>(plan.buffers.size() - 1);
-  }
-  int32_t temp(std::vector<int64_t> shape, DType dtype = DType::F32) {
-    return buffer("", BufferRole::Temporary, dtype, std::move(shape));
-  }
-  PlanLaunch &launch(std::string kernel, std::vector<int32_t> in, std::vector<int32_t> out) {
-    plan.launches.push_back({std::move(kernel), std::move(in), std::move(out), {}});
-    return plan.launches.back();
-  }
-  void adamw(const std::string &name, int32_t param, int32_t grad, int32_t lr, int32_t step,
-             int32_t norm, double beta1) {
-    std::vector<int64_t> shape = plan.buffers[param].shape;
-    int32_t m = buffer("exp_avg." + name, BufferRole::State, DType::F32, shape);
-    int32_t v = buffer("exp_avg_sq." + name, BufferRole::State, DType::F32, shape);
-    int32_t p2 = temp(shape), m2 = temp(shape), v2 = temp(shape);
-    PlanLaunch &l = launch("adamw", {param, grad, m, v, lr, step, norm}, {p2, m2, v2});
-    l.attrs.setFloat("beta1", beta1);
-    l.attrs.setFloat("beta2", 0.95);
-    l.attrs.setFloat("epsilon", 1e-8);
-    l.attrs.setFloat("weight_decay", 0.01);
-    l.attrs.setFloat("max_grad_norm", 1.0);
-    plan.updates.push_back({p2, param});
-    plan.updates.push_back({m2, m});
-    plan.updates.push_back({v2, v});
-  }
-};
-
-// Embedding -> output head -> cross-entropy, its backward, clipping and AdamW.
+// Width 8 and a non-trained buffer, so that a checkpoint holds every kind of binding.
 Plan bigramPlan(int64_t batch = 4, double beta1 = 0.9) {
-  Builder b;
-  b.plan.modelType = "bigram";
-  b.plan.specJson = "{\"hidden_size\": 8}";
-  b.plan.batch = batch;
-  b.plan.seq = kSeq;
-  b.plan.vocabSize = kVocab;
-  int32_t tokens = b.buffer("tokens", BufferRole::Input, DType::I32, {batch, kSeq + 1});
-  int32_t lr = b.buffer("lr", BufferRole::Input, DType::F32, {});
-  int32_t step = b.buffer("step", BufferRole::Input, DType::F32, {});
-  int32_t table = b.buffer("model.embed_tokens.weight", BufferRole::Param, DType::F32,
-                           {kVocab, kWidth}, "normal");
-  int32_t head =
-      b.buffer("lm_head.weight", BufferRole::Param, DType::F32, {kVocab, kWidth}, "normal");
-  b.buffer(kBias, BufferRole::Buffer, DType::F32, {4});
-  int32_t ids = b.temp({batch, kSeq}, DType::I32), labels = b.temp({batch, kSeq}, DType::I32);
-  for (auto [out, offset] : {std::make_pair(ids, 0), std::make_pair(labels, 1)}) {
-    PlanLaunch &l = b.launch("slice", {tokens}, {out});
-    l.attrs.setInt("dim", 1);
-    l.attrs.setInt("offset", offset);
-    l.attrs.setInt("size", kSeq);
-  }
-  int32_t hidden = b.temp({batch, kSeq, kWidth}), logits = b.temp({batch, kSeq, kVocab});
-  b.launch("embedding", {ids, table}, {hidden});
-  b.launch("linear", {hidden, head}, {logits});
-  int32_t loss = b.buffer("loss", BufferRole::Output, DType::F32, {});
-  b.launch("cross_entropy", {logits, labels}, {loss}).attrs.setInt("ignore_index", -100);
-  int32_t seed = b.temp({});
-  b.launch("test_fill", {}, {seed}).attrs.setFloat("value", 1.0);
-  int32_t dlogits = b.temp({batch, kSeq, kVocab});
-  b.launch("cross_entropy_grad", {logits, labels, seed}, {dlogits})
-      .attrs.setInt("ignore_index", -100);
-  int32_t dhead = b.temp({kVocab, kWidth}), dhidden = b.temp({batch, kSeq, kWidth}),
-          dtable = b.temp({kVocab, kWidth});
-  b.launch("linear_wgrad", {dlogits, hidden}, {dhead});
-  b.launch("linear_dgrad", {dlogits, head}, {dhidden});
-  b.launch("embedding_grad", {ids, dhidden}, {dtable});
-  int32_t norm = b.buffer("grad_norm", BufferRole::Output, DType::F32, {});
-  b.launch("grad_norm", {dhead, dtable}, {norm});
-  b.adamw("lm_head.weight", head, dhead, lr, step, norm, beta1);
-  b.adamw("model.embed_tokens.weight", table, dtable, lr, step, norm, beta1);
-  EXPECT_TRUE(layoutPlanWithoutReuse(b.plan).isOk());
-  return b.plan;
-}
-
-Status testFill(KernelCall &call) {
-  for (int64_t i = 0; i < call.outputs[0].numElements(); ++i)
-    call.outputs[0].as<float>()[i] = static_cast<float>(call.attrs.getFloat("value"));
-  return Status::ok();
+  test::BigramOptions o;
+  o.batch = batch;
+  o.width = 8;
+  o.specJson = "{\"hidden_size\": 8}";
+  o.beta1 = beta1;
+  o.weightDecay = 0.01;
+  o.extraBuffer = kBias;
+  return test::bigramPlan(o);
 }
 
 KernelFn resolve(const std::string &name) {
-  return name == "test_fill" ? testFill : lookupKernel(Backend::Cpu, name);
+  return name == "test_fill" ? test::testFill : lookupKernel(Backend::Cpu, name);
 }
 
 std::vector<int32_t> text(int repeats = 40) {

@@ -5,6 +5,7 @@
 #include "runtime/train/TrainJob.h"
 #include "runtime/plan/PlanVerifier.h"
 #include "runtime/train/TokenData.h"
+#include "test/unit/runtime/BigramPlan.h"
 
 #include <gtest/gtest.h>
 
@@ -17,98 +18,14 @@ namespace {
 
 constexpr int64_t kBatch = 4, kSeq = 16, kVocab = 256, kWidth = 16;
 
-struct Builder {
-  Plan plan;
-  int32_t buffer(std::string name, BufferRole role, DType dtype, std::vector<int64_t> shape,
-                 std::string init = "") {
-    PlanBuffer b;
-    b.name = std::move(name);
-    b.role = role;
-    b.dtype = dtype;
-    b.shape = std::move(shape);
-    b.init = std::move(init);
-    plan.buffers.push_back(b);
-    return static_cast<int32_t>(plan.buffers.size() - 1);
-  }
-  int32_t temp(std::vector<int64_t> shape, DType dtype = DType::F32) {
-    return buffer("", BufferRole::Temporary, dtype, std::move(shape));
-  }
-  PlanLaunch &launch(std::string kernel, std::vector<int32_t> in, std::vector<int32_t> out) {
-    plan.launches.push_back({std::move(kernel), std::move(in), std::move(out), {}});
-    return plan.launches.back();
-  }
-  // AdamW of one parameter: its moments become state, its results update it.
-  void adamw(const std::string &name, int32_t param, int32_t grad, int32_t lr, int32_t step,
-             int32_t norm) {
-    std::vector<int64_t> shape = plan.buffers[param].shape;
-    int32_t m = buffer("exp_avg." + name, BufferRole::State, DType::F32, shape);
-    int32_t v = buffer("exp_avg_sq." + name, BufferRole::State, DType::F32, shape);
-    int32_t p2 = temp(shape), m2 = temp(shape), v2 = temp(shape);
-    PlanLaunch &l = launch("adamw", {param, grad, m, v, lr, step, norm}, {p2, m2, v2});
-    l.attrs.setFloat("beta1", 0.9);
-    l.attrs.setFloat("beta2", 0.95);
-    l.attrs.setFloat("epsilon", 1e-8);
-    l.attrs.setFloat("weight_decay", 0.0);
-    l.attrs.setFloat("max_grad_norm", 1.0);
-    plan.updates.push_back({p2, param});
-    plan.updates.push_back({m2, m});
-    plan.updates.push_back({v2, v});
-  }
-};
-
 Plan bigramPlan() {
-  Builder b;
-  b.plan.modelType = "bigram";
-  b.plan.specJson = "{}";
-  b.plan.batch = kBatch;
-  b.plan.seq = kSeq;
-  b.plan.vocabSize = kVocab;
-  b.plan.initializerRange = 0.02;
-  int32_t tokens = b.buffer("tokens", BufferRole::Input, DType::I32, {kBatch, kSeq + 1});
-  int32_t lr = b.buffer("lr", BufferRole::Input, DType::F32, {});
-  int32_t step = b.buffer("step", BufferRole::Input, DType::F32, {});
-  int32_t table = b.buffer("model.embed_tokens.weight", BufferRole::Param, DType::F32,
-                           {kVocab, kWidth}, "normal");
-  int32_t head =
-      b.buffer("lm_head.weight", BufferRole::Param, DType::F32, {kVocab, kWidth}, "normal");
-  int32_t ids = b.temp({kBatch, kSeq}, DType::I32), labels = b.temp({kBatch, kSeq}, DType::I32);
-  for (auto [out, offset] : {std::make_pair(ids, 0), std::make_pair(labels, 1)}) {
-    PlanLaunch &l = b.launch("slice", {tokens}, {out});
-    l.attrs.setInt("dim", 1);
-    l.attrs.setInt("offset", offset);
-    l.attrs.setInt("size", kSeq);
-  }
-  int32_t hidden = b.temp({kBatch, kSeq, kWidth}), logits = b.temp({kBatch, kSeq, kVocab});
-  b.launch("embedding", {ids, table}, {hidden});
-  b.launch("linear", {hidden, head}, {logits});
-  int32_t loss = b.buffer("loss", BufferRole::Output, DType::F32, {});
-  int32_t lossMain = b.buffer("loss.main", BufferRole::Output, DType::F32, {});
-  b.launch("cross_entropy", {logits, labels}, {loss}).attrs.setInt("ignore_index", -100);
-  b.launch("scale", {loss}, {lossMain}).attrs.setFloat("factor", 1.0);
-  int32_t seed = b.temp({});
-  b.launch("test_fill", {}, {seed}).attrs.setFloat("value", 1.0);
-  int32_t dlogits = b.temp({kBatch, kSeq, kVocab});
-  b.launch("cross_entropy_grad", {logits, labels, seed}, {dlogits})
-      .attrs.setInt("ignore_index", -100);
-  int32_t dhead = b.temp({kVocab, kWidth}), dhidden = b.temp({kBatch, kSeq, kWidth}),
-          dtable = b.temp({kVocab, kWidth});
-  b.launch("linear_wgrad", {dlogits, hidden}, {dhead});
-  b.launch("linear_dgrad", {dlogits, head}, {dhidden});
-  b.launch("embedding_grad", {ids, dhidden}, {dtable});
-  int32_t norm = b.buffer("grad_norm", BufferRole::Output, DType::F32, {});
-  b.launch("grad_norm", {dhead, dtable}, {norm});
-  b.adamw("lm_head.weight", head, dhead, lr, step, norm);
-  b.adamw("model.embed_tokens.weight", table, dtable, lr, step, norm);
-  EXPECT_TRUE(layoutPlanWithoutReuse(b.plan).isOk());
-  return b.plan;
-}
-
-// The gradient seed dL/dL = 1; the registry has no constant kernel, so the test brings one.
-Status testFill(KernelCall &call) {
-  float value = static_cast<float>(call.attrs.getFloat("value"));
-  for (int64_t i = 0; i < call.outputs[0].numElements(); ++i)
-    call.outputs[0].as<float>()[i] = value;
-  return Status::ok();
+  test::BigramOptions o;
+  o.batch = kBatch;
+  o.seq = kSeq;
+  o.vocab = kVocab;
+  o.width = kWidth;
+  o.mainLoss = true;
+  return test::bigramPlan(o);
 }
 
 // Stands in for a router's expert counts: token ids modulo the number of experts.
@@ -123,7 +40,7 @@ Status testCounts(KernelCall &call) {
 
 KernelFn resolve(const std::string &name) {
   if (name == "test_fill")
-    return testFill;
+    return test::testFill;
   if (name == "test_counts")
     return testCounts;
   return lookupKernel(Backend::Cpu, name);
