@@ -6,13 +6,15 @@
 // the last line may have been cut off by a kill. So the file of a stopped-and-resumed run
 // reads exactly like the file of an uninterrupted one (the timing keys aside).
 //
-// Lines are flushed one by one, as MetricsWriter does, so the file can be watched during
-// the run; only the trimming on resume is an atomic rewrite.
+// Each line is appended and flushed after its step rather than the file being written to a
+// temporary and renamed: it is a log that plotting tools and people read while the run goes
+// on. Only the trimming on resume is an atomic rewrite.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DS_RUNTIME_TRAIN_CHECKPOINTMETRICSLOG_H
 #define DS_RUNTIME_TRAIN_CHECKPOINTMETRICSLOG_H
 
+#include "runtime/core/Status.h"
 #include "runtime/train/Metrics.h"
 
 #include <cstdint>

@@ -1,9 +1,8 @@
 #include "runtime/train/Metrics.h"
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
-#include <cstring>
+#include <cstdio>
 
 namespace ds::rt {
 
@@ -55,40 +54,6 @@ std::string StepMetrics::toJson() const {
   }
   line += ",\"tokens_per_s\":" + number(tokensPerSecond) + ",\"step_s\":" + number(stepSeconds);
   return line + "}";
-}
-
-MetricsWriter::~MetricsWriter() {
-  if (file_)
-    std::fclose(file_);
-}
-
-Status MetricsWriter::open(const std::string &path) {
-  if (file_)
-    return errorf("metrics file '", path_, "' is already open");
-  file_ = std::fopen(path.c_str(), "w");
-  if (!file_)
-    return errorf(path, ": cannot write metrics: ", std::strerror(errno));
-  path_ = path;
-  return Status::ok();
-}
-
-Status MetricsWriter::write(const StepMetrics &metrics) {
-  if (!file_)
-    return Status::error("metrics file is not open");
-  std::string line = metrics.toJson() + "\n";
-  if (std::fwrite(line.data(), 1, line.size(), file_) != line.size() || std::fflush(file_))
-    return errorf(path_, ": cannot write metrics: ", std::strerror(errno));
-  return Status::ok();
-}
-
-Status MetricsWriter::close() {
-  if (!file_)
-    return Status::ok();
-  bool ok = std::fclose(file_) == 0;
-  file_ = nullptr;
-  if (!ok)
-    return errorf(path_, ": cannot close metrics: ", std::strerror(errno));
-  return Status::ok();
 }
 
 } // namespace ds::rt

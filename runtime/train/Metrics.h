@@ -5,19 +5,14 @@
 // grad_norm, expert_load ({"<layer>": [tokens per expert]}), expert_load_max_over_mean
 // ({"<layer>": max/mean}), and last the timing keys tokens_per_s and step_s. Everything
 // but the timing keys is a function of the plan, the data and the seed, so two runs with
-// one seed agree on every line once the timing keys are dropped.
-//
-// The file is appended to and flushed after every step rather than written to a temporary
-// and renamed: it is a log that plotting tools and people read while the run goes on.
+// one seed agree on every line once the timing keys are dropped. CheckpointMetricsLog.h
+// writes the lines to the --metrics file.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DS_RUNTIME_TRAIN_METRICS_H
 #define DS_RUNTIME_TRAIN_METRICS_H
 
-#include "runtime/core/Status.h"
-
 #include <cstdint>
-#include <cstdio>
 #include <map>
 #include <string>
 #include <utility>
@@ -45,24 +40,6 @@ struct StepMetrics {
   static double maxOverMean(const std::vector<int64_t> &counts);
   /// The JSON line, without the newline.
   std::string toJson() const;
-};
-
-class MetricsWriter {
-public:
-  MetricsWriter() = default;
-  MetricsWriter(const MetricsWriter &) = delete;
-  MetricsWriter &operator=(const MetricsWriter &) = delete;
-  ~MetricsWriter();
-
-  /// Truncates or creates `path`.
-  Status open(const std::string &path);
-  bool isOpen() const { return file_ != nullptr; }
-  Status write(const StepMetrics &metrics);
-  Status close();
-
-private:
-  std::FILE *file_ = nullptr;
-  std::string path_;
 };
 
 } // namespace ds::rt

@@ -1,4 +1,5 @@
 // The LR schedule and the metrics line format.
+#include "runtime/train/CheckpointMetricsLog.h"
 #include "runtime/train/LrSchedule.h"
 #include "runtime/train/Metrics.h"
 
@@ -53,10 +54,10 @@ TEST(TrainSchedule, MetricsLine) {
   EXPECT_EQ(StepMetrics::maxOverMean({0, 0}), 0);
 }
 
-TEST(TrainSchedule, MetricsWriterAppendsLines) {
+TEST(TrainSchedule, MetricsLogAppendsLines) {
   std::string path = ::testing::TempDir() + "/metrics.jsonl";
-  MetricsWriter writer;
-  ASSERT_TRUE(writer.open(path).isOk());
+  ResumableMetricsLog writer;
+  ASSERT_TRUE(writer.open(path, /*resumedStep=*/0).isOk());
   StepMetrics m;
   for (int64_t t = 1; t <= 2; ++t) {
     m.step = t;
@@ -70,7 +71,7 @@ TEST(TrainSchedule, MetricsWriterAppendsLines) {
   EXPECT_EQ(first.rfind("{\"step\":1,", 0), 0u);
   EXPECT_EQ(second.rfind("{\"step\":2,", 0), 0u);
   EXPECT_FALSE(std::getline(file, third));
-  EXPECT_FALSE(MetricsWriter().open("/nonexistent/dir/m.jsonl").isOk());
+  EXPECT_FALSE(ResumableMetricsLog().open("/nonexistent/dir/m.jsonl", 0).isOk());
 }
 
 } // namespace
