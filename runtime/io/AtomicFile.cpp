@@ -1,4 +1,5 @@
 #include "runtime/io/AtomicFile.h"
+#include "runtime/io/Directory.h"
 
 #include <atomic>
 #include <cerrno>
@@ -14,37 +15,9 @@ namespace {
 
 std::string systemError() { return std::strerror(errno); }
 
-/// The folder part of `path` ("." for a bare file name), for the temp file and the
-/// folder fsync.
-std::string parentDirectory(const std::string &path) {
-  size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos)
-    return ".";
-  if (slash == 0)
-    return "/";
-  return path.substr(0, slash);
-}
-
 std::string baseName(const std::string &path) {
   size_t slash = path.find_last_of('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
-/// A directory entry is only durable once its folder is fsynced (ext4/xfs semantics,
-/// see fsync(2)).
-Status syncDirectory(const std::string &dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return errorf("cannot open folder '", dir, "' to sync it: ", systemError());
-  int rc;
-  do {
-    rc = ::fsync(fd);
-  } while (rc != 0 && errno == EINTR);
-  std::string why = rc != 0 ? systemError() : std::string();
-  ::close(fd);
-  if (rc != 0)
-    return errorf("cannot sync folder '", dir, "': ", why);
-  return Status::ok();
 }
 
 } // namespace
