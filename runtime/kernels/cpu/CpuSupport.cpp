@@ -95,6 +95,15 @@ Status expectMinRank(const char *kernel, const char *name, const TensorView &t, 
   return errorf(kernel, ": ", name, " has shape ", t.shapeString(), ", expected rank >= ", rank);
 }
 
+Status expectMatrix(const char *kernel, const char *name, const TensorView &t,
+                    const char *layout, int64_t &rows, int64_t &cols) {
+  if (t.rank() != 2)
+    return errorf(kernel, ": ", name, " has shape ", t.shapeString(), ", expected ", layout);
+  rows = t.dim(0);
+  cols = t.dim(1);
+  return Status::ok();
+}
+
 Status requireInt(const KernelAttrs &attrs, const char *kernel, const char *name, int64_t &value) {
   if (!attrs.has(name))
     return errorf(kernel, ": missing integer attribute '", name, "'");

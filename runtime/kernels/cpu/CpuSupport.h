@@ -48,6 +48,10 @@ Status expectShape(const char *kernel, const char *name, const TensorView &t,
 Status expectElements(const char *kernel, const char *name, const TensorView &t, int64_t count);
 /// `t` must have at least `rank` dimensions.
 Status expectMinRank(const char *kernel, const char *name, const TensorView &t, int64_t rank);
+/// `t` must have two dimensions, which `layout` names ("[T, E]"); they are stored in `rows`
+/// and `cols`.
+Status expectMatrix(const char *kernel, const char *name, const TensorView &t,
+                    const char *layout, int64_t &rows, int64_t &cols);
 
 /// Attributes without an ODS default must be present.
 Status requireInt(const KernelAttrs &attrs, const char *kernel, const char *name, int64_t &value);

@@ -24,15 +24,6 @@ Status checkSlots(const char *kernel, const char *name, const TensorView &t, int
   return Status::ok();
 }
 
-Status checkRows(const char *kernel, const char *name, const TensorView &t, int64_t &rows,
-                 int64_t &width) {
-  if (t.rank() != 2)
-    return errorf(kernel, ": ", name, " has shape ", t.shapeString(), ", expected [rows, D]");
-  rows = t.dim(0);
-  width = t.dim(1);
-  return Status::ok();
-}
-
 Status checkPositions(const char *kernel, const TensorView &positions, int64_t rows) {
   const int32_t *p = positions.as<const int32_t>();
   int64_t topK = positions.dim(1);
@@ -53,7 +44,7 @@ Status dispatch(KernelCall &call) {
   int64_t experts, tokens, width, topK;
   DS_RETURN_IF_ERROR(requireInt(call.attrs, k, "num_experts", experts));
   const TensorView &input = call.inputs[0], &indicesView = call.inputs[1];
-  DS_RETURN_IF_ERROR(checkRows(k, "input", input, tokens, width));
+  DS_RETURN_IF_ERROR(expectMatrix(k, "input", input, "[rows, D]", tokens, width));
   DS_RETURN_IF_ERROR(checkSlots(k, "indices", indicesView, tokens, topK));
   DS_RETURN_IF_ERROR(expectShape(k, "permuted", call.outputs[0], {tokens * topK, width}));
   DS_RETURN_IF_ERROR(expectShape(k, "counts", call.outputs[1], {experts}));
@@ -86,12 +77,9 @@ Status dispatchGrad(KernelCall &call) {
                                {{"permuted_grad", Elem::Float}, {"positions", Elem::Index}},
                                {{"input_grad", Elem::Float}}));
   int64_t rows, width, tokens, topK;
-  DS_RETURN_IF_ERROR(checkRows(k, "permuted_grad", call.inputs[0], rows, width));
+  DS_RETURN_IF_ERROR(expectMatrix(k, "permuted_grad", call.inputs[0], "[rows, D]", rows, width));
   const TensorView &positionsView = call.inputs[1];
-  if (positionsView.rank() != 2)
-    return errorf(k, ": positions has shape ", positionsView.shapeString(), ", expected [T, K]");
-  tokens = positionsView.dim(0);
-  topK = positionsView.dim(1);
+  DS_RETURN_IF_ERROR(expectMatrix(k, "positions", positionsView, "[T, K]", tokens, topK));
   DS_RETURN_IF_ERROR(expectShape(k, "input_grad", call.outputs[0], {tokens, width}));
   DS_RETURN_IF_ERROR(checkPositions(k, positionsView, rows));
   FloatReader permutedGrad(call.inputs[0]);
@@ -114,13 +102,10 @@ Status combine(KernelCall &call) {
   DS_RETURN_IF_ERROR(checkCall(
       call, k, {{"input", Elem::Float}, {"positions", Elem::Index}, {"weights", Elem::Float}},
       {{"result", Elem::Float}}));
-  int64_t rows, width, topK;
-  DS_RETURN_IF_ERROR(checkRows(k, "input", call.inputs[0], rows, width));
+  int64_t rows, width, tokens, topK;
+  DS_RETURN_IF_ERROR(expectMatrix(k, "input", call.inputs[0], "[rows, D]", rows, width));
   const TensorView &positionsView = call.inputs[1];
-  if (positionsView.rank() != 2)
-    return errorf(k, ": positions has shape ", positionsView.shapeString(), ", expected [T, K]");
-  int64_t tokens = positionsView.dim(0);
-  topK = positionsView.dim(1);
+  DS_RETURN_IF_ERROR(expectMatrix(k, "positions", positionsView, "[T, K]", tokens, topK));
   DS_RETURN_IF_ERROR(expectShape(k, "weights", call.inputs[2], {tokens, topK}));
   DS_RETURN_IF_ERROR(expectShape(k, "result", call.outputs[0], {tokens, width}));
   DS_RETURN_IF_ERROR(checkPositions(k, positionsView, rows));
@@ -149,8 +134,8 @@ Status combineGrad(KernelCall &call) {
                                 {"weights", Elem::Float}},
                                {{"input_grad", Elem::Float}, {"weights_grad", Elem::Float}}));
   int64_t tokens, width, rows, inputWidth, topK;
-  DS_RETURN_IF_ERROR(checkRows(k, "result_grad", call.inputs[0], tokens, width));
-  DS_RETURN_IF_ERROR(checkRows(k, "input", call.inputs[1], rows, inputWidth));
+  DS_RETURN_IF_ERROR(expectMatrix(k, "result_grad", call.inputs[0], "[rows, D]", tokens, width));
+  DS_RETURN_IF_ERROR(expectMatrix(k, "input", call.inputs[1], "[rows, D]", rows, inputWidth));
   if (inputWidth != width)
     return errorf(k, ": input has shape ", call.inputs[1].shapeString(),
                   " but result_grad has rows of ", width);

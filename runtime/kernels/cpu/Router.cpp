@@ -36,11 +36,7 @@ struct RouterConfig {
 };
 
 Status readConfig(const char *k, const KernelCall &call, RouterConfig &c) {
-  const TensorView &logits = call.inputs[0];
-  if (logits.rank() != 2)
-    return errorf(k, ": logits has shape ", logits.shapeString(), ", expected [T, E]");
-  c.tokens = logits.dim(0);
-  c.experts = logits.dim(1);
+  DS_RETURN_IF_ERROR(expectMatrix(k, "logits", call.inputs[0], "[T, E]", c.tokens, c.experts));
   std::string scoreFunc, groupScore;
   double routedScale;
   DS_RETURN_IF_ERROR(requireInt(call.attrs, k, "top_k", c.topK));
@@ -156,9 +152,8 @@ Status routerGrad(KernelCall &call) {
       call, k, {{"logits", Elem::Float}, {"indices", Elem::Index}, {"weights_grad", Elem::Float}},
       {{"logits_grad", Elem::Float}}));
   const TensorView &logitsView = call.inputs[0];
-  if (logitsView.rank() != 2)
-    return errorf(k, ": logits has shape ", logitsView.shapeString(), ", expected [T, E]");
-  int64_t tokens = logitsView.dim(0), experts = logitsView.dim(1);
+  int64_t tokens, experts;
+  DS_RETURN_IF_ERROR(expectMatrix(k, "logits", logitsView, "[T, E]", tokens, experts));
   const TensorView &indicesView = call.inputs[1];
   if (indicesView.rank() != 2 || indicesView.dim(0) != tokens)
     return errorf(k, ": indices has shape ", indicesView.shapeString(), ", expected [", tokens,

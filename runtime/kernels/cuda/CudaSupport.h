@@ -27,6 +27,7 @@ namespace ds::rt::cuda {
 using cpu::checkCall;
 using cpu::Elem;
 using cpu::expectElements;
+using cpu::expectMatrix;
 using cpu::expectMinRank;
 using cpu::expectShape;
 using cpu::product;

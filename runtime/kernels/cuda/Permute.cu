@@ -97,24 +97,6 @@ __global__ void slotDotKernel(FloatIn resultGrad, FloatIn input, int64_t rowCoun
   }
 }
 
-Status checkRows(const char *k, const char *name, const TensorView &t, int64_t &rows,
-                 int64_t &width) {
-  if (t.rank() != 2)
-    return errorf(k, ": ", name, " has shape ", t.shapeString(), ", expected [rows, D]");
-  rows = t.dim(0);
-  width = t.dim(1);
-  return Status::ok();
-}
-
-Status checkSlots(const char *k, const char *name, const TensorView &t, int64_t &tokens,
-                  int64_t &topK) {
-  if (t.rank() != 2)
-    return errorf(k, ": ", name, " has shape ", t.shapeString(), ", expected [T, K]");
-  tokens = t.dim(0);
-  topK = t.dim(1);
-  return Status::ok();
-}
-
 } // namespace
 
 Status dispatch(KernelCall &call) {
@@ -126,8 +108,8 @@ Status dispatch(KernelCall &call) {
   int64_t experts, tokens, width, slotTokens, topK;
   DS_RETURN_IF_ERROR(requireInt(call.attrs, k, "num_experts", experts));
   const TensorView &input = call.inputs[0], &indices = call.inputs[1];
-  DS_RETURN_IF_ERROR(checkRows(k, "input", input, tokens, width));
-  DS_RETURN_IF_ERROR(checkSlots(k, "indices", indices, slotTokens, topK));
+  DS_RETURN_IF_ERROR(expectMatrix(k, "input", input, "[rows, D]", tokens, width));
+  DS_RETURN_IF_ERROR(expectMatrix(k, "indices", indices, "[T, K]", slotTokens, topK));
   if (slotTokens != tokens)
     return errorf(k, ": indices has shape ", indices.shapeString(), ", expected [", tokens,
                   ", K]");
@@ -185,8 +167,8 @@ Status dispatchGrad(KernelCall &call) {
                                {{"permuted_grad", Elem::Float}, {"positions", Elem::Index}},
                                {{"input_grad", Elem::Float}}));
   int64_t rows, width, tokens, topK;
-  DS_RETURN_IF_ERROR(checkRows(k, "permuted_grad", call.inputs[0], rows, width));
-  DS_RETURN_IF_ERROR(checkSlots(k, "positions", call.inputs[1], tokens, topK));
+  DS_RETURN_IF_ERROR(expectMatrix(k, "permuted_grad", call.inputs[0], "[rows, D]", rows, width));
+  DS_RETURN_IF_ERROR(expectMatrix(k, "positions", call.inputs[1], "[T, K]", tokens, topK));
   DS_RETURN_IF_ERROR(expectShape(k, "input_grad", call.outputs[0], {tokens, width}));
   if (tokens == 0 || width == 0)
     return Status::ok();
@@ -202,8 +184,8 @@ Status combine(KernelCall &call) {
       call, k, {{"input", Elem::Float}, {"positions", Elem::Index}, {"weights", Elem::Float}},
       {{"result", Elem::Float}}));
   int64_t rows, width, tokens, topK;
-  DS_RETURN_IF_ERROR(checkRows(k, "input", call.inputs[0], rows, width));
-  DS_RETURN_IF_ERROR(checkSlots(k, "positions", call.inputs[1], tokens, topK));
+  DS_RETURN_IF_ERROR(expectMatrix(k, "input", call.inputs[0], "[rows, D]", rows, width));
+  DS_RETURN_IF_ERROR(expectMatrix(k, "positions", call.inputs[1], "[T, K]", tokens, topK));
   DS_RETURN_IF_ERROR(expectShape(k, "weights", call.inputs[2], {tokens, topK}));
   DS_RETURN_IF_ERROR(expectShape(k, "result", call.outputs[0], {tokens, width}));
   if (tokens == 0 || width == 0)
@@ -223,12 +205,12 @@ Status combineGrad(KernelCall &call) {
                                 {"weights", Elem::Float}},
                                {{"input_grad", Elem::Float}, {"weights_grad", Elem::Float}}));
   int64_t tokens, width, rows, inputWidth, slotTokens, topK;
-  DS_RETURN_IF_ERROR(checkRows(k, "result_grad", call.inputs[0], tokens, width));
-  DS_RETURN_IF_ERROR(checkRows(k, "input", call.inputs[1], rows, inputWidth));
+  DS_RETURN_IF_ERROR(expectMatrix(k, "result_grad", call.inputs[0], "[rows, D]", tokens, width));
+  DS_RETURN_IF_ERROR(expectMatrix(k, "input", call.inputs[1], "[rows, D]", rows, inputWidth));
   if (inputWidth != width)
     return errorf(k, ": input has shape ", call.inputs[1].shapeString(),
                   " but result_grad has rows of ", width);
-  DS_RETURN_IF_ERROR(checkSlots(k, "positions", call.inputs[2], slotTokens, topK));
+  DS_RETURN_IF_ERROR(expectMatrix(k, "positions", call.inputs[2], "[T, K]", slotTokens, topK));
   if (slotTokens != tokens)
     return errorf(k, ": positions has shape ", call.inputs[2].shapeString(), ", expected [",
                   tokens, ", K]");

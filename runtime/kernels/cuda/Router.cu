@@ -148,11 +148,8 @@ Status router(KernelCall &call) {
   DS_RETURN_IF_ERROR(checkCall(call, k, {{"logits", Elem::Float}, {"bias", Elem::Float}},
                                {{"indices", Elem::Index}, {"weights", Elem::Float}}));
   const TensorView &logits = call.inputs[0];
-  if (logits.rank() != 2)
-    return errorf(k, ": logits has shape ", logits.shapeString(), ", expected [T, E]");
   RouterConfig c;
-  c.tokens = logits.dim(0);
-  c.experts = logits.dim(1);
+  DS_RETURN_IF_ERROR(expectMatrix(k, "logits", logits, "[T, E]", c.tokens, c.experts));
   std::string scoreFunc, groupScore;
   double routedScale;
   DS_RETURN_IF_ERROR(requireInt(call.attrs, k, "top_k", c.topK));
