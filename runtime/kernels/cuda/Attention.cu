@@ -54,6 +54,24 @@ __device__ void loadTile(FloatIn x, const Dims &d, int64_t bh, int64_t first, in
   }
 }
 
+/// The calling warp copies row s of x (head bh) into dst[0, width), a column per lane.
+__device__ __forceinline__ void loadRow(FloatIn x, const Dims &d, int64_t bh, int64_t s,
+                                        int64_t width, float *dst) {
+  for (int c = threadIdx.x & 31; c < width; c += 32)
+    dst[c] = x[rowOffset(d, bh, s, width) + c];
+}
+
+/// Stages the K and V tiles of keys [first, first + kTile); every thread of the block
+/// calls it. The first barrier keeps the previous tiles until every warp is done with them.
+__device__ __forceinline__ void loadKeyValueTiles(FloatIn k, FloatIn v, const Dims &d,
+                                                  int64_t bh, int64_t first, float *kTileS,
+                                                  float *vTileS) {
+  __syncthreads();
+  loadTile(k, d, bh, first, d.qkDim, d.strideQk, kTileS);
+  loadTile(v, d, bh, first, d.vDim, d.strideV, vTileS);
+  __syncthreads();
+}
+
 __device__ __forceinline__ float dot(const float *a, const float *b, int64_t n) {
   float sum = 0.0f;
   for (int64_t c = 0; c < n; ++c)
@@ -71,18 +89,14 @@ __global__ void forwardKernel(FloatIn q, FloatIn k, FloatIn v, FloatOut out, Dim
   int64_t firstRow = int64_t(blockIdx.x) * kWarps, row = firstRow + warp;
   bool active = row < d.seq;
   if (active)
-    for (int c = lane; c < d.qkDim; c += 32)
-      qRows[warp * d.qkDim + c] = q[rowOffset(d, bh, row, d.qkDim) + c];
+    loadRow(q, d, bh, row, d.qkDim, qRows + warp * d.qkDim);
   float runningMax = -INFINITY, runningSum = 0.0f, acc[kMaxChunks];
 #pragma unroll
   for (int c = 0; c < kMaxChunks; ++c)
     acc[c] = 0.0f;
   int64_t keyEnd = d.causal ? min(d.seq, firstRow + kWarps) : d.seq;
   for (int64_t t0 = 0; t0 < keyEnd; t0 += kTile) {
-    __syncthreads(); // the previous tile is no longer read
-    loadTile(k, d, bh, t0, d.qkDim, d.strideQk, kTileS);
-    loadTile(v, d, bh, t0, d.vDim, d.strideV, vTileS);
-    __syncthreads();
+    loadKeyValueTiles(k, v, d, bh, t0, kTileS, vTileS);
     if (!active)
       continue;
     int64_t key = t0 + lane;
@@ -130,10 +144,8 @@ __global__ void queryGradKernel(FloatIn q, FloatIn k, FloatIn v, FloatIn dOut, F
   int64_t firstRow = int64_t(blockIdx.x) * kWarps, row = firstRow + warp;
   bool active = row < d.seq;
   if (active) {
-    for (int c = lane; c < d.qkDim; c += 32)
-      qRows[warp * d.qkDim + c] = q[rowOffset(d, bh, row, d.qkDim) + c];
-    for (int c = lane; c < d.vDim; c += 32)
-      dORows[warp * d.vDim + c] = dOut[rowOffset(d, bh, row, d.vDim) + c];
+    loadRow(q, d, bh, row, d.qkDim, qRows + warp * d.qkDim);
+    loadRow(dOut, d, bh, row, d.vDim, dORows + warp * d.vDim);
   }
   const float *qRow = qRows + warp * d.qkDim, *dORow = dORows + warp * d.vDim;
   int64_t keyEnd = d.causal ? min(d.seq, firstRow + kWarps) : d.seq;
@@ -141,10 +153,7 @@ __global__ void queryGradKernel(FloatIn q, FloatIn k, FloatIn v, FloatIn dOut, F
   // Sweep 1: running max, sum of exp and sum of exp * dP, rescaled together.
   float runningMax = -INFINITY, runningSum = 0.0f, runningDot = 0.0f;
   for (int64_t t0 = 0; t0 < keyEnd; t0 += kTile) {
-    __syncthreads();
-    loadTile(k, d, bh, t0, d.qkDim, d.strideQk, kTileS);
-    loadTile(v, d, bh, t0, d.vDim, d.strideV, vTileS);
-    __syncthreads();
+    loadKeyValueTiles(k, v, d, bh, t0, kTileS, vTileS);
     if (!active)
       continue;
     int64_t key = t0 + lane;
@@ -169,10 +178,7 @@ __global__ void queryGradKernel(FloatIn q, FloatIn k, FloatIn v, FloatIn dOut, F
   for (int c = 0; c < kMaxChunks; ++c)
     acc[c] = 0.0f;
   for (int64_t t0 = 0; t0 < keyEnd; t0 += kTile) {
-    __syncthreads();
-    loadTile(k, d, bh, t0, d.qkDim, d.strideQk, kTileS);
-    loadTile(v, d, bh, t0, d.vDim, d.strideV, vTileS);
-    __syncthreads();
+    loadKeyValueTiles(k, v, d, bh, t0, kTileS, vTileS);
     if (!active)
       continue;
     int64_t key = t0 + lane;
@@ -219,10 +225,8 @@ __global__ void keyValueGradKernel(FloatIn q, FloatIn k, FloatIn v, FloatIn dOut
   int64_t firstKey = int64_t(blockIdx.x) * kWarps, key = firstKey + warp;
   bool active = key < d.seq;
   if (active) {
-    for (int c = lane; c < d.qkDim; c += 32)
-      kRows[warp * d.qkDim + c] = k[rowOffset(d, bh, key, d.qkDim) + c];
-    for (int c = lane; c < d.vDim; c += 32)
-      vRows[warp * d.vDim + c] = v[rowOffset(d, bh, key, d.vDim) + c];
+    loadRow(k, d, bh, key, d.qkDim, kRows + warp * d.qkDim);
+    loadRow(v, d, bh, key, d.vDim, vRows + warp * d.vDim);
   }
   const float *kRow = kRows + warp * d.qkDim, *vRow = vRows + warp * d.vDim;
   float dkAcc[kMaxChunks], dvAcc[kMaxChunks];
