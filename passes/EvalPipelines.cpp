@@ -28,8 +28,21 @@ llvm::StringRef ds::planModeName(PlanMode mode) {
 
 void ds::addPlanLoweringStages(OpPassManager &pm, llvm::StringRef entry,
                                const TrainPipelineOptions &options) {
+  // The backward graph repeats forward values (a slice of the tokens, a zero seed) and
+  // leaves ops whose results no gradient needs; cleaning up before lowering keeps them
+  // out of the arena and the launch list.
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  if (options.precision == "fp8") {
+    DsFp8CastOptions fp8;
+    fp8.granularity = options.fp8Granularity;
+    llvm::SmallVector<llvm::StringRef> kept;
+    llvm::StringRef(options.fp8KeepHighPrecision).split(kept, ',', -1, /*KeepEmpty=*/false);
+    for (llvm::StringRef kind : kept)
+      fp8.keepHighPrecision.push_back(kind.trim().str());
+    fp8.promoteInterval = options.fp8PromoteInterval;
+    pm.addPass(createDsFp8Cast(fp8));
+  }
   DsLowerToExecOptions lower;
   lower.entry = entry.str();
   pm.addPass(createDsLowerToExec(lower));

@@ -30,8 +30,9 @@ std::optional<PlanMode> parsePlanMode(llvm::StringRef name);
 llvm::StringRef planModeName(PlanMode mode);
 
 /// The stages every plan ends with, after differentiation: canonicalize and cse (the
-/// backward graph repeats forward values and leaves ops no gradient needs), then
-/// ds-lower-to-exec of `entry` and ds-plan-memory with `options`' layout settings.
+/// backward graph repeats forward values and leaves ops no gradient needs), ds-fp8-cast
+/// when options.precision is fp8, then ds-lower-to-exec of `entry` and ds-plan-memory
+/// with `options`' layout settings.
 void addPlanLoweringStages(mlir::OpPassManager &pm, llvm::StringRef entry,
                            const TrainPipelineOptions &options);
 

@@ -42,8 +42,12 @@ FailureOr<DictionaryAttr> kernelAttributes(Operation *op) {
   ArrayRef<StringAttr> inherent = op->getName().getAttributeNames();
   NamedAttrList kept;
   for (NamedAttribute attr : attrs) {
-    if (!llvm::is_contained(inherent, attr.getName()) ||
-        attr.getName() == "operandSegmentSizes" || attr.getName() == "resultSegmentSizes")
+    // Passes annotate ops for the kernels with discardable `ds.`-prefixed attributes
+    // (ds-fp8-cast's ds.fp8_promote_interval); the kernel sees them without the prefix.
+    StringRef name = attr.getName().getValue();
+    bool forKernel = name.consume_front("ds.");
+    if ((!forKernel && !llvm::is_contained(inherent, attr.getName())) ||
+        name == "operandSegmentSizes" || name == "resultSegmentSizes")
       continue;
     Attribute value = attr.getValue();
     auto integer = dyn_cast<IntegerAttr>(value);
@@ -54,7 +58,7 @@ FailureOr<DictionaryAttr> kernelAttributes(Operation *op) {
              << attr.getName().getValue() << "' = " << value
              << " has no kernel-attribute form (integers, booleans, floats, strings and i64 "
                 "arrays only)";
-    kept.push_back(attr);
+    kept.push_back(NamedAttribute(StringAttr::get(op->getContext(), name), value));
   }
   return kept.getDictionary(op->getContext());
 }

@@ -1,5 +1,6 @@
 //===- Pipelines.cpp - named pass pipelines -------------------------------===//
 #include "passes/Pipelines.h"
+#include "passes/EvalPipelines.h"
 #include "passes/Passes.h"
 #include "passes/plan/SerializePlan.h"
 
@@ -21,24 +22,14 @@ void ds::buildTrainPipeline(OpPassManager &pm, const TrainPipelineOptions &optio
   // A plan runs @train_step only; @forward would just be carried through every pass.
   autodiff.keepForward = false;
   pm.addPass(createDsAutodiff(autodiff));
-  // The backward graph repeats forward values (a slice of the tokens, a zero seed) and
-  // leaves ops whose results no gradient needs; cleaning up before lowering keeps them
-  // out of the arena and the launch list.
-  pm.addPass(createCanonicalizerPass());
-  pm.addPass(createCSEPass());
-
-  pm.addPass(createDsLowerToExec());
-  DsPlanMemoryOptions planMemory;
-  planMemory.alignment = options.alignment;
-  planMemory.report = options.memoryReport;
-  pm.addPass(createDsPlanMemory(planMemory));
+  addPlanLoweringStages(pm, "train_step", options);
 }
 
 void ds::registerDsPipelines() {
   PassPipelineRegistration<TrainPipelineOptions>(
       "ds-train-pipeline",
       "a model's @forward to a memory-planned dsx.program @train_step (decompose, autodiff, "
-      "canonicalize, cse, lower-to-exec, plan-memory)",
+      "canonicalize, cse, fp8-cast when precision=fp8, lower-to-exec, plan-memory)",
       buildTrainPipeline);
 }
 

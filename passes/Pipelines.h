@@ -29,6 +29,21 @@ struct TrainPipelineOptions : mlir::PassPipelineOptions<TrainPipelineOptions> {
                                  llvm::cl::desc("router bias update speed"),
                                  llvm::cl::init(0.001)};
 
+  // Precision (ds-fp8-cast), applied after differentiation to every GEMM of the step.
+  Option<std::string> precision{*this, "precision",
+                                llvm::cl::desc("fp32 (as built) or fp8 (the V3 recipe)"),
+                                llvm::cl::init("fp32")};
+  Option<std::string> fp8Granularity{*this, "fp8-granularity",
+                                     llvm::cl::desc("block, per-row or per-tensor scales"),
+                                     llvm::cl::init("block")};
+  Option<std::string> fp8KeepHighPrecision{
+      *this, "fp8-keep-high-precision",
+      llvm::cl::desc("comma list of GEMM kinds or ops to leave unquantized"),
+      llvm::cl::init("")};
+  Option<int64_t> fp8PromoteInterval{
+      *this, "fp8-promote-interval",
+      llvm::cl::desc("K elements between FP32 promotions of partial sums"), llvm::cl::init(128)};
+
   // Lowering and memory planning (ds-lower-to-exec, ds-plan-memory).
   Option<int64_t> alignment{*this, "alignment",
                             llvm::cl::desc("byte alignment of every buffer offset"),
@@ -39,7 +54,8 @@ struct TrainPipelineOptions : mlir::PassPipelineOptions<TrainPipelineOptions> {
 };
 
 /// @forward (composites allowed) to a planned dsx.program @train_step: ds-decompose,
-/// ds-autodiff, canonicalize, cse, ds-lower-to-exec, ds-plan-memory.
+/// ds-autodiff, then the plan's lowering stages (EvalPipelines.h: canonicalize, cse,
+/// ds-fp8-cast when precision=fp8, ds-lower-to-exec, ds-plan-memory).
 void buildTrainPipeline(mlir::OpPassManager &pm, const TrainPipelineOptions &options);
 
 /// Registers `ds-train-pipeline` with the global pipeline registry.

@@ -79,7 +79,10 @@ llvm::Error ds::planStage(ModuleOp module, const CompileOptions &options) {
     diagnostics += (diagnostics.empty() ? "" : "\n") + diag.str();
     return success();
   });
-  if (failed(compilePlan(module, options.mode, TrainPipelineOptions(), options.planPath)))
+  TrainPipelineOptions pipeline;
+  pipeline.precision = options.precision;
+  pipeline.biasUpdateGamma = options.biasUpdateGamma;
+  if (failed(compilePlan(module, options.mode, pipeline, options.planPath)))
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    diagnostics.empty() ? "compiling the plan failed" : diagnostics);
   return llvm::Error::success();

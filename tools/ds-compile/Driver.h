@@ -40,6 +40,10 @@ struct CompileOptions {
   /// What the plan runs: the training step, @forward or @gradients. Eval and gradients
   /// build @forward with its logits (BuildOptions::emitLogits).
   PlanMode mode = PlanMode::Train;
+  /// "fp32" or "fp8" (ds-fp8-cast's V3 recipe on every linear GEMM of the plan).
+  std::string precision = "fp32";
+  /// Speed of the auxiliary-loss-free router-bias update (V3 report §2.1.2).
+  double biasUpdateGamma = 0.001;
   /// Expert placement (ds-expert-placement); runs when expertParallel > 1 or stats are
   /// given.
   int64_t expertParallel = 1;

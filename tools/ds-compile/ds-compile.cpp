@@ -58,6 +58,12 @@ int main(int argc, char **argv) {
   cl::opt<std::string> placementJson("placement-json",
                                      cl::desc("Write each MoE layer's phy2log and GPU load"),
                                      cl::value_desc("FILE"), cl::cat(category));
+  cl::opt<std::string> precision(
+      "precision", cl::desc("fp32, or fp8: the V3 FP8 recipe on every linear GEMM"),
+      cl::value_desc("P"), cl::init("fp32"), cl::cat(category));
+  cl::opt<double> biasUpdateGamma(
+      "bias-update-gamma", cl::desc("Router-bias update speed (auxiliary-loss-free balancing)"),
+      cl::init(0.001), cl::cat(category));
   cl::HideUnrelatedOptions(category);
   cl::ParseCommandLineOptions(argc, argv, "ds-compile: model spec to report and plan\n");
 
@@ -69,6 +75,13 @@ int main(int argc, char **argv) {
     return 1;
   }
   options.mode = *planMode;
+  if (precision != "fp32" && precision != "fp8") {
+    llvm::WithColor::error(llvm::errs(), "ds-compile")
+        << "unknown --precision '" << precision << "'; expected fp32 or fp8\n";
+    return 1;
+  }
+  options.precision = precision;
+  options.biasUpdateGamma = biasUpdateGamma;
   options.specPath = spec;
   options.build.batch = batch;
   options.build.seq = seq;

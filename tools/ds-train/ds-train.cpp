@@ -49,6 +49,8 @@ const char *const kUsage =
     "  --seed N             seeds initialisation and data order (default 0)\n"
     "  --metrics FILE       one JSON line per step\n"
     "  --log-every N        progress line interval when stdout is not a terminal (default 10)\n"
+    "  --precision P        fp32 (default) or fp8, when compiling a spec (ds-compile --precision)\n"
+    "  --bias-update-gamma G  router-bias update speed when compiling a spec (default 0.001)\n"
     "checkpoints (runtime/train/README.md):\n"
     "  --checkpoint-dir DIR write checkpoints to DIR/step-NNNNNN, DIR/latest names the newest;\n"
     "                       one is written after the last step, and on SIGINT/SIGTERM\n"
@@ -72,6 +74,8 @@ struct Options {
   bool makeData = false;
   bool eval = false, grads = false;
   std::string init, evalInput, evalOutput;
+  /// ds-compile options for a spec (flag, value) pairs, passed through as given.
+  std::vector<std::string> compileArgs;
   int64_t steps = 200, batch = 0, seq = 0, warmup = 20, logEvery = 10;
   double lr = 3e-3, minLrRatio = 0.1;
   uint64_t seed = 0;
@@ -166,6 +170,10 @@ Status parseArgs(int argc, char **argv, Options &o) {
       if (seed < 0)
         return errorf("--seed must be non-negative, got ", seed);
       o.seed = static_cast<uint64_t>(seed);
+    } else if (arg == "--precision" || arg == "--bias-update-gamma") {
+      DS_RETURN_IF_ERROR(value(text));
+      o.compileArgs.push_back(arg);
+      o.compileArgs.push_back(text);
     } else if (arg == "--lr" || arg == "--min-lr-ratio") {
       DS_RETURN_IF_ERROR(value(text));
       DS_RETURN_IF_ERROR(parseReal(arg, text, arg == "--lr" ? o.lr : o.minLrRatio));
@@ -253,6 +261,11 @@ Status train(const Options &o, int &exitCode) {
   request.batch = o.batch;
   request.seq = o.seq;
   request.toolDir = *toolDir;
+  bool isSpec = o.input.size() >= 5 && o.input.compare(o.input.size() - 5, 5, ".json") == 0;
+  if (!o.compileArgs.empty() && !isSpec)
+    return errorf(o.compileArgs[0], " applies when ds-train compiles a spec; ", o.input,
+                  " is a plan: compile it with ds-compile ", o.compileArgs[0], " instead");
+  request.compileArgs = o.compileArgs;
   Expected<Plan> plan = loadTrainingPlan(request);
   if (!plan)
     return plan.status();
