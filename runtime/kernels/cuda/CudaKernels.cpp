@@ -4,8 +4,8 @@ namespace ds::rt {
 namespace cuda {
 
 const std::vector<KernelEntry> &cudaKernelTable() {
-  // Names are the ds op names without "ds." (DsOps.td), plus "fill" (an executor kernel
-  // with no ds op: it sets its one output to attribute `value`).
+  // Names are the ds op names without "ds." (DsOps.td), plus the executor kernels "fill"
+  // and "copy" (docs/kernels-needed.md).
   static const std::vector<KernelEntry> table = {
       {"embedding", embedding},
       {"rms_norm", rmsNorm},
@@ -37,6 +37,17 @@ const std::vector<KernelEntry> &cudaKernelTable() {
       {"grad_norm", gradNorm},
       {"adamw", adamw},
       {"fill", fill},
+      {"copy", copy},
+      {"slice", slice},
+      {"slice_grad", sliceGrad},
+      {"concat", concat},
+      {"reshape", reshape},
+      {"expand", expand},
+      {"expand_grad", expandGrad},
+      {"balance_loss", balanceLoss},
+      {"balance_loss_grad", balanceLossGrad},
+      {"router_grad", routerGrad},
+      {"bias_update", biasUpdate},
   };
   return table;
 }

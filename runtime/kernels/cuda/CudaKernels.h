@@ -58,6 +58,19 @@ Status dispatch(KernelCall &call);
 Status dispatchGrad(KernelCall &call);
 Status combine(KernelCall &call);
 Status combineGrad(KernelCall &call);
+// Shape.cu
+Status copy(KernelCall &call);
+Status slice(KernelCall &call);
+Status sliceGrad(KernelCall &call);
+Status concat(KernelCall &call);
+Status reshape(KernelCall &call);
+Status expand(KernelCall &call);
+Status expandGrad(KernelCall &call);
+// BalanceLoss.cu
+Status balanceLoss(KernelCall &call);
+Status balanceLossGrad(KernelCall &call);
+Status routerGrad(KernelCall &call);
+Status biasUpdate(KernelCall &call);
 // Attention.cu
 Status attention(KernelCall &call);
 Status attentionGrad(KernelCall &call);
