@@ -69,6 +69,15 @@ Status TrainJob::bind() {
       expertCounts_.emplace_back(std::stoll(layer), id);
     }
   }
+  // What a device step must copy across: the inputs written and the outputs read here.
+  inputs_ = {tokensInput_, lrInput_, stepInput_};
+  outputs_ = {lossOutput_};
+  if (gradNormOutput_ >= 0)
+    outputs_.push_back(gradNormOutput_);
+  for (const auto &part : lossParts_)
+    outputs_.push_back(part.second);
+  for (const auto &counts : expertCounts_)
+    outputs_.push_back(counts.second);
   return Status::ok();
 }
 
@@ -118,6 +127,8 @@ Status TrainJob::start(const std::string &dataName) {
                     ", where checkpoint ", location->folder, " resumes");
   }
 
+  if (o.device)
+    DS_RETURN_IF_ERROR(o.device->attach(executor_));
   if (o.checkpointDir.empty())
     return Status::ok();
   Expected<std::vector<std::pair<int64_t, std::string>>> existing =
@@ -146,7 +157,8 @@ Status TrainJob::step(int64_t step, StepMetrics &metrics) {
   *executor_.view(stepInput_).as<float>() = static_cast<float>(step);
 
   auto start = std::chrono::steady_clock::now();
-  Status status = executor_.run();
+  Status status = options_.device ? options_.device->runStep(executor_, inputs_, outputs_)
+                                  : executor_.run();
   if (!status)
     return errorf("step ", step, ": ", status.message());
   std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
@@ -191,6 +203,8 @@ Status TrainJob::run(const std::function<void(const StepMetrics &)> &onStep,
     bool stop = t < last && o.stopRequested && o.stopRequested();
     bool due = t == last || stop || (o.checkpointEvery > 0 && t % o.checkpointEvery == 0);
     if (due && !o.checkpointDir.empty()) {
+      if (o.device)
+        DS_RETURN_IF_ERROR(o.device->download(executor_));
       Expected<std::string> folder =
           writeCheckpoint(o.checkpointDir, executor_, {t, config_}, o.keepCheckpoints);
       if (!folder)

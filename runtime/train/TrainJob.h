@@ -23,11 +23,31 @@
 #include "runtime/train/Metrics.h"
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace ds::rt {
+
+/// A step that runs on an accelerator instead of the host arena (runtime/train/CudaDevice.h
+/// is the CUDA one). The host executor stays the home of the state the job initialises,
+/// checkpoints and reads metrics from; the device mirrors the arena and copies across only
+/// what the job reads or writes, so this library never depends on a device runtime.
+class StepDevice {
+public:
+  virtual ~StepDevice() = default;
+  /// Called once the host state is initialised (or loaded from a checkpoint): checks the
+  /// device has room for the plan, builds the launches and copies the whole arena over.
+  virtual Status attach(const Executor &host) = 0;
+  /// One step: buffers `inputs` host to device, every launch and update on the device,
+  /// then buffers `outputs` device to host.
+  virtual Status runStep(Executor &host, const std::vector<int32_t> &inputs,
+                         const std::vector<int32_t> &outputs) = 0;
+  /// Copies the persistent buffers (parameters, model buffers, optimizer state) back to
+  /// the host, before a checkpoint is written from it.
+  virtual Status download(Executor &host) = 0;
+};
 
 struct TrainOptions {
   /// schedule.total is the number of steps to run.
@@ -53,6 +73,8 @@ struct TrainOptions {
   /// Asked after every step; when it returns true the run checkpoints and stops early
   /// (how ds-train honours SIGTERM and SIGINT).
   std::function<bool()> stopRequested;
+  /// When set, steps run on this device (attached after initialisation or resume).
+  std::shared_ptr<StepDevice> device;
 };
 
 class TrainJob {
@@ -97,6 +119,7 @@ private:
   int32_t tokensInput_ = -1, lrInput_ = -1, stepInput_ = -1, lossOutput_ = -1, gradNormOutput_ = -1;
   std::vector<std::pair<std::string, int32_t>> lossParts_;
   std::vector<std::pair<int64_t, int32_t>> expertCounts_;
+  std::vector<int32_t> inputs_, outputs_;
 };
 
 } // namespace ds::rt

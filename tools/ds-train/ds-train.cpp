@@ -3,7 +3,7 @@
 //   ds-train PLAN.dsplan|SPEC.json [--data FILE] [--steps N] [--batch B] [--seq S]
 //            [--lr LR] [--warmup N] [--min-lr-ratio R] [--seed N] [--metrics FILE]
 //            [--log-every N] [--checkpoint-dir DIR] [--checkpoint-every N]
-//            [--keep-checkpoints K] [--resume DIR] [--stop-after N]
+//            [--keep-checkpoints K] [--resume DIR] [--stop-after N] [--device cpu|cuda]
 //   ds-train --make-data INPUT.txt -o OUTPUT.u16|.u32
 //   ds-train --eval --init HF_DIR --input IDS.safetensors --output OUT.safetensors [--grads]
 //
@@ -16,7 +16,11 @@
 #include "runtime/train/PlanSource.h"
 #include "runtime/train/TokenData.h"
 #include "runtime/train/TrainJob.h"
+#ifdef DS_TRAIN_WITH_CUDA
+#include "runtime/train/CudaStepDevice.h"
+#endif
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <csignal>
@@ -25,6 +29,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <string>
 #include <unistd.h>
 
@@ -51,6 +56,8 @@ const char *const kUsage =
     "  --log-every N        progress line interval when stdout is not a terminal (default 10)\n"
     "  --precision P        fp32 (default) or fp8, when compiling a spec (ds-compile --precision)\n"
     "  --bias-update-gamma G  router-bias update speed when compiling a spec (default 0.001)\n"
+    "  --device D           cpu (default) or cuda (GPU 0; a build with CUDA only); with\n"
+    "                       DS_CUDA_PROFILE=1 cuda prints the time of each kernel name\n"
     "checkpoints (runtime/train/README.md):\n"
     "  --checkpoint-dir DIR write checkpoints to DIR/step-NNNNNN, DIR/latest names the newest;\n"
     "                       one is written after the last step, and on SIGINT/SIGTERM\n"
@@ -80,6 +87,7 @@ struct Options {
   double lr = 3e-3, minLrRatio = 0.1;
   uint64_t seed = 0;
   std::string metrics;
+  std::string device = "cpu";
   std::string checkpointDir, resume;
   int64_t checkpointEvery = 0, keepCheckpoints = 2, stopAfter = 0;
 };
@@ -145,6 +153,10 @@ Status parseArgs(int argc, char **argv, Options &o) {
       DS_RETURN_IF_ERROR(value(o.data));
     } else if (arg == "--metrics") {
       DS_RETURN_IF_ERROR(value(o.metrics));
+    } else if (arg == "--device") {
+      DS_RETURN_IF_ERROR(value(o.device));
+      if (o.device != "cpu" && o.device != "cuda")
+        return errorf("--device expects cpu or cuda, got '", o.device, "'");
     } else if (arg == "--checkpoint-dir") {
       DS_RETURN_IF_ERROR(value(o.checkpointDir));
     } else if (arg == "--resume") {
@@ -295,6 +307,22 @@ Status train(const Options &o, int &exitCode) {
     stopOnSignals();
     options.stopRequested = [] { return stopSignal != 0; };
   }
+  bool profile = false;
+  if (o.device == "cuda") {
+#ifdef DS_TRAIN_WITH_CUDA
+    const char *profileVar = std::getenv("DS_CUDA_PROFILE");
+    profile = profileVar && std::string(profileVar) == "1";
+    Expected<std::shared_ptr<StepDevice>> device = createCudaStepDevice(profile);
+    if (!device)
+      return device.status();
+    options.device = device.take();
+    Expected<std::string> name = cudaDeviceDescription();
+    std::printf("ds-train: device cuda: %s\n", name ? name->c_str() : name.status().message().c_str());
+#else
+    return Status::error("--device cuda: this ds-train was built without CUDA (configure "
+                         "with the CUDA toolkit found to get the CUDA backend)");
+#endif
+  }
   std::printf("ds-train: %s (%s), batch %lld, seq %lld, %zu tokens from %s\n", o.input.c_str(),
               plan->modelType.c_str(), static_cast<long long>(plan->batch),
               static_cast<long long>(plan->seq), tokens->size(), dataPath.c_str());
@@ -332,6 +360,27 @@ Status train(const Options &o, int &exitCode) {
   Status status = job->run(show, saved);
   if (!status && terminal)
     std::printf("\n");
+#ifdef DS_TRAIN_WITH_CUDA
+  if (profile && options.device) {
+    // Per kernel name, summed over the run: where a CUDA step spends its time.
+    std::map<std::string, KernelTime> times = cudaKernelTimes(*options.device);
+    double total = 0.0;
+    for (const auto &entry : times)
+      total += entry.second.milliseconds;
+    std::vector<std::pair<double, std::string>> order;
+    for (const auto &[name, time] : times)
+      order.emplace_back(-time.milliseconds, name);
+    std::sort(order.begin(), order.end());
+    std::printf("ds-train: CUDA kernel time over %lld steps (%.1f ms in all)\n",
+                static_cast<long long>(job->completedSteps() - firstStep + 1), total);
+    for (const auto &[negative, name] : order) {
+      const KernelTime &time = times[name];
+      std::printf("  %-22s %10.2f ms %5.1f%%  %lld launches\n", name.c_str(), time.milliseconds,
+                  total > 0 ? 100.0 * time.milliseconds / total : 0.0,
+                  static_cast<long long>(time.launches));
+    }
+  }
+#endif
   if (status && job->stoppedByRequest()) {
     std::printf("ds-train: stopped by signal %d after step %lld; continue with --resume %s\n",
                 static_cast<int>(stopSignal), static_cast<long long>(job->completedSteps()),

@@ -1,0 +1,196 @@
+#include "runtime/train/CudaStepDevice.h"
+
+#include "runtime/kernels/Kernel.h"
+
+#include <cuda_runtime.h>
+
+#include <cstdio>
+#include <vector>
+
+namespace ds::rt {
+
+namespace {
+
+Status check(cudaError_t error, const char *what) {
+  if (error == cudaSuccess)
+    return Status::ok();
+  return errorf("cuda: ", what, " failed: ", cudaGetErrorName(error), " (",
+                cudaGetErrorString(error), ")");
+}
+
+double gib(double bytes) { return bytes / double(1ull << 30); }
+
+class CudaStepDevice final : public StepDevice {
+public:
+  explicit CudaStepDevice(bool profile) : profile_(profile) {}
+  ~CudaStepDevice() override {
+    // Errors here have nowhere to go; the process is ending or the job failed already.
+    for (cudaEvent_t e : events_)
+      cudaEventDestroy(e);
+    if (stream_)
+      cudaStreamDestroy(stream_);
+    if (arena_)
+      cudaFree(arena_);
+  }
+
+  Status attach(const Executor &host) override {
+    const Plan &plan = host.plan();
+    size_t freeBytes = 0, totalBytes = 0;
+    DS_RETURN_IF_ERROR(check(cudaSetDevice(0), "cudaSetDevice(0)"));
+    DS_RETURN_IF_ERROR(check(cudaMemGetInfo(&freeBytes, &totalBytes), "cudaMemGetInfo"));
+    // Kernels also take scratch (grow-only, per stream) and cuBLASLt a workspace beyond
+    // the arena, so the arena alone must leave some room; the check is for the arena,
+    // which is what a plan's size says.
+    if (static_cast<double>(plan.arenaBytes) > static_cast<double>(freeBytes)) {
+      char text[160];
+      std::snprintf(text, sizeof text,
+                    "the plan needs %.2f GiB of device memory but the GPU has %.2f GiB free "
+                    "(of %.2f GiB)",
+                    gib(double(plan.arenaBytes)), gib(double(freeBytes)), gib(double(totalBytes)));
+      return Status::error(text);
+    }
+    DS_RETURN_IF_ERROR(check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking),
+                             "cudaStreamCreateWithFlags"));
+    if (plan.arenaBytes > 0)
+      DS_RETURN_IF_ERROR(check(cudaMalloc(&arena_, plan.arenaBytes), "cudaMalloc(arena)"));
+    // The host arena holds the initialised (or loaded) state and zeros elsewhere, as a
+    // fresh host arena does; one copy makes the device arena its twin.
+    hostBase_ = plan.buffers.empty() ? nullptr : static_cast<uint8_t *>(host.view(0).data) -
+                                                     plan.buffers[0].offset;
+    if (plan.arenaBytes > 0)
+      DS_RETURN_IF_ERROR(check(cudaMemcpy(arena_, hostBase_, plan.arenaBytes,
+                                          cudaMemcpyHostToDevice),
+                               "cudaMemcpy(arena to device)"));
+
+    registerCudaKernels();
+    views_.reserve(plan.buffers.size());
+    for (size_t i = 0; i < plan.buffers.size(); ++i) {
+      TensorView view = host.view(static_cast<int32_t>(i));
+      view.data = deviceAddress(plan.buffers[i].offset);
+      views_.push_back(view);
+    }
+    for (size_t l = 0; l < plan.launches.size(); ++l) {
+      const PlanLaunch &launch = plan.launches[l];
+      KernelFn fn = lookupKernel(Backend::Cuda, launch.kernel);
+      if (!fn)
+        return errorf("cuda: launch ", l, " uses kernel '", launch.kernel,
+                      "', which has no CUDA implementation yet (docs/kernels-needed.md)");
+      KernelCall call;
+      call.attrs = launch.attrs;
+      call.stream = stream_;
+      for (int32_t id : launch.inputs)
+        call.inputs.push_back(views_[id]);
+      for (int32_t id : launch.outputs)
+        call.outputs.push_back(views_[id]);
+      kernels_.push_back(fn);
+      calls_.push_back(std::move(call));
+    }
+    if (profile_) {
+      events_.resize(2 * plan.launches.size());
+      for (cudaEvent_t &e : events_)
+        DS_RETURN_IF_ERROR(check(cudaEventCreate(&e), "cudaEventCreate"));
+    }
+    return Status::ok();
+  }
+
+  Status runStep(Executor &host, const std::vector<int32_t> &inputs,
+                 const std::vector<int32_t> &outputs) override {
+    const Plan &plan = host.plan();
+    for (int32_t id : inputs) {
+      const TensorView &view = host.view(id);
+      DS_RETURN_IF_ERROR(check(cudaMemcpyAsync(views_[id].data, view.data, view.sizeInBytes(),
+                                               cudaMemcpyHostToDevice, stream_),
+                               "cudaMemcpyAsync(input to device)"));
+    }
+    for (size_t l = 0; l < calls_.size(); ++l) {
+      if (profile_)
+        DS_RETURN_IF_ERROR(check(cudaEventRecord(events_[2 * l], stream_), "cudaEventRecord"));
+      Status status = kernels_[l](calls_[l]);
+      if (!status)
+        return errorf("launch ", l, " ('", plan.launches[l].kernel, "'): ", status.message());
+      if (profile_)
+        DS_RETURN_IF_ERROR(
+            check(cudaEventRecord(events_[2 * l + 1], stream_), "cudaEventRecord"));
+    }
+    for (const PlanUpdate &update : plan.updates)
+      DS_RETURN_IF_ERROR(check(cudaMemcpyAsync(views_[update.target].data,
+                                               views_[update.source].data,
+                                               views_[update.source].sizeInBytes(),
+                                               cudaMemcpyDeviceToDevice, stream_),
+                               "cudaMemcpyAsync(update)"));
+    for (int32_t id : outputs) {
+      const TensorView &view = host.view(id);
+      DS_RETURN_IF_ERROR(check(cudaMemcpyAsync(view.data, views_[id].data, view.sizeInBytes(),
+                                               cudaMemcpyDeviceToHost, stream_),
+                               "cudaMemcpyAsync(output to host)"));
+    }
+    // The step's one synchronisation; an asynchronous kernel fault surfaces here.
+    DS_RETURN_IF_ERROR(check(cudaStreamSynchronize(stream_), "the step (cudaStreamSynchronize)"));
+    if (profile_)
+      for (size_t l = 0; l < calls_.size(); ++l) {
+        float ms = 0.0f;
+        DS_RETURN_IF_ERROR(
+            check(cudaEventElapsedTime(&ms, events_[2 * l], events_[2 * l + 1]),
+                  "cudaEventElapsedTime"));
+        KernelTime &time = times_[plan.launches[l].kernel];
+        time.milliseconds += ms;
+        ++time.launches;
+      }
+    return Status::ok();
+  }
+
+  Status download(Executor &host) override {
+    const Plan &plan = host.plan();
+    for (size_t i = 0; i < plan.buffers.size(); ++i) {
+      BufferRole role = plan.buffers[i].role;
+      if (role != BufferRole::Param && role != BufferRole::Buffer && role != BufferRole::State)
+        continue;
+      const TensorView &view = host.view(static_cast<int32_t>(i));
+      DS_RETURN_IF_ERROR(check(cudaMemcpyAsync(view.data, views_[i].data, view.sizeInBytes(),
+                                               cudaMemcpyDeviceToHost, stream_),
+                               "cudaMemcpyAsync(state to host)"));
+    }
+    return check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize(state to host)");
+  }
+
+  const std::map<std::string, KernelTime> &times() const { return times_; }
+
+private:
+  void *deviceAddress(int64_t offset) const { return static_cast<uint8_t *>(arena_) + offset; }
+
+  bool profile_;
+  void *arena_ = nullptr;
+  uint8_t *hostBase_ = nullptr;
+  cudaStream_t stream_ = nullptr;
+  std::vector<TensorView> views_;
+  std::vector<KernelFn> kernels_;
+  std::vector<KernelCall> calls_;
+  std::vector<cudaEvent_t> events_;
+  std::map<std::string, KernelTime> times_;
+};
+
+} // namespace
+
+Expected<std::shared_ptr<StepDevice>> createCudaStepDevice(bool profile) {
+  int count = 0;
+  cudaError_t error = cudaGetDeviceCount(&count);
+  if (error != cudaSuccess || count == 0)
+    return errorf("--device cuda: no CUDA device is usable (",
+                  error == cudaSuccess ? "none found" : cudaGetErrorString(error), ")");
+  return std::shared_ptr<StepDevice>(std::make_shared<CudaStepDevice>(profile));
+}
+
+std::map<std::string, KernelTime> cudaKernelTimes(const StepDevice &device) {
+  const auto *cuda = dynamic_cast<const CudaStepDevice *>(&device);
+  return cuda ? cuda->times() : std::map<std::string, KernelTime>();
+}
+
+Expected<std::string> cudaDeviceDescription() {
+  cudaDeviceProp prop;
+  DS_RETURN_IF_ERROR(check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties"));
+  char text[320];
+  std::snprintf(text, sizeof text, "%s, %.1f GiB", prop.name, gib(double(prop.totalGlobalMem)));
+  return std::string(text);
+}
+
+} // namespace ds::rt

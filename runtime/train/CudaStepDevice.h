@@ -1,0 +1,43 @@
+//===- CudaStepDevice.h - a training step on one CUDA GPU -----------------===//
+//
+// The StepDevice (TrainJob.h) of ds-train --device cuda. One device arena (cudaMalloc)
+// laid out exactly as the plan's offsets, so every buffer sits at the same offset on the
+// device as in the host arena and the launch list carries over unchanged. Per step:
+// the inputs (tokens, lr, step) host to device, every launch through the CUDA kernel table
+// on one stream, the plan's updates as device-to-device copies, the outputs the metrics
+// read back to the host, and one stream synchronisation.
+//
+// With profiling on (DS_CUDA_PROFILE=1 in ds-train), each launch is bracketed by CUDA
+// events and the elapsed times are summed per kernel name: the per-kernel-class breakdown
+// of a step. The events serialise nothing on the stream but cost a little host time.
+//
+//===----------------------------------------------------------------------===//
+#ifndef DS_RUNTIME_TRAIN_CUDASTEPDEVICE_H
+#define DS_RUNTIME_TRAIN_CUDASTEPDEVICE_H
+
+#include "runtime/train/TrainJob.h"
+
+#include <map>
+#include <memory>
+#include <string>
+
+namespace ds::rt {
+
+struct KernelTime {
+  double milliseconds = 0.0;
+  int64_t launches = 0;
+};
+
+/// Makes the CUDA step device for device 0 (it allocates nothing until attach).
+/// `profile` turns on per-launch event timing.
+Expected<std::shared_ptr<StepDevice>> createCudaStepDevice(bool profile);
+
+/// The per-kernel times summed over every step so far (empty unless profiling is on).
+std::map<std::string, KernelTime> cudaKernelTimes(const StepDevice &device);
+
+/// "NVIDIA H100 80GB HBM3, 79.1 GiB" for device 0, or the CUDA error.
+Expected<std::string> cudaDeviceDescription();
+
+} // namespace ds::rt
+
+#endif

@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""v3-tiny on the GPU against the CPU (issue 6's "done when").
+
+Runs `ds-train MODEL --steps N --metrics FILE` once with --device cpu and once with
+--device cuda, same seed and data, and compares the loss of every step. Passes when each
+GPU loss is within --rtol (default 2%) of the CPU loss of the same step; prints the
+largest relative difference either way. MODEL is a spec (ds-train compiles it with the
+ds-compile beside it) or a compiled .dsplan.
+
+Exit 77 (ctest SKIP_RETURN_CODE) when there is no GPU: nvidia-smi absent or listing none.
+"""
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+
+def has_gpu():
+    if shutil.which("nvidia-smi") is None:
+        return False
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0 and "GPU" in out.stdout
+
+
+def run(ds_train, model, steps, device, metrics, extra):
+    cmd = [ds_train, model, "--steps", str(steps), "--metrics", str(metrics),
+           "--device", device, "--seed", "0"] + extra
+    print("$", " ".join(cmd), flush=True)
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    sys.stdout.write(done.stdout)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr)
+        raise SystemExit(f"ds-train --device {device} failed with exit code {done.returncode}")
+    losses = {}
+    for line in metrics.read_text().splitlines():
+        record = json.loads(line)
+        losses[record["step"]] = record["loss"]
+    return losses
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     usage="%(prog)s DS_TRAIN MODEL [--steps N] [--rtol R] [-- DS_TRAIN_FLAGS...]")
+    parser.add_argument("ds_train")
+    parser.add_argument("model")
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--rtol", type=float, default=0.02)
+    # Anything after "--" goes to both ds-train runs unchanged (e.g. --data FILE).
+    argv = sys.argv[1:]
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []
+    argv = argv[:argv.index("--")] if "--" in argv else argv
+    args = parser.parse_args(argv)
+    args.extra = extra
+    if not has_gpu():
+        print("SKIP: no GPU (nvidia-smi absent or lists none)")
+        return 77
+    with tempfile.TemporaryDirectory() as folder:
+        cpu = run(args.ds_train, args.model, args.steps, "cpu", Path(folder) / "cpu.jsonl", args.extra)
+        gpu = run(args.ds_train, args.model, args.steps, "cuda", Path(folder) / "gpu.jsonl", args.extra)
+    if sorted(cpu) != list(range(1, args.steps + 1)) or sorted(gpu) != sorted(cpu):
+        print(f"FAIL: steps differ: cpu {sorted(cpu)[:3]}..., gpu {sorted(gpu)[:3]}...")
+        return 1
+    worst_step, worst = 0, 0.0
+    print(f"{'step':>5} {'cpu loss':>12} {'gpu loss':>12} {'rel diff':>10}")
+    for step in sorted(cpu):
+        rel = abs(gpu[step] - cpu[step]) / max(abs(cpu[step]), 1e-12)
+        if rel != rel:  # NaN on either side
+            rel = float("inf")
+        if rel > worst or worst_step == 0:
+            worst_step, worst = step, max(rel, worst)
+        print(f"{step:5d} {cpu[step]:12.6f} {gpu[step]:12.6f} {rel:10.3e}")
+    verdict = "PASS" if worst <= args.rtol else "FAIL"
+    print(f"{verdict}: max relative loss difference {worst:.3e} at step {worst_step} over "
+          f"{args.steps} steps (limit {args.rtol})")
+    return 0 if verdict == "PASS" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
