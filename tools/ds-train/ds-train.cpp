@@ -307,7 +307,7 @@ Status train(const Options &o, int &exitCode) {
     stopOnSignals();
     options.stopRequested = [] { return stopSignal != 0; };
   }
-  bool profile = false;
+  [[maybe_unused]] bool profile = false; // read by CUDA builds only
   if (o.device == "cuda") {
 #ifdef DS_TRAIN_WITH_CUDA
     const char *profileVar = std::getenv("DS_CUDA_PROFILE");
