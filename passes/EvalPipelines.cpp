@@ -43,6 +43,8 @@ void ds::addPlanLoweringStages(OpPassManager &pm, llvm::StringRef entry,
     fp8.promoteInterval = options.fp8PromoteInterval;
     pm.addPass(createDsFp8Cast(fp8));
   }
+  if (options.precision == "bf16")
+    pm.addPass(createDsGemmPrecision());
   DsLowerToExecOptions lower;
   lower.entry = entry.str();
   pm.addPass(createDsLowerToExec(lower));

@@ -162,6 +162,23 @@ def DsFp8Cast : Pass<"ds-fp8-cast", "mlir::ModuleOp"> {
   ];
 }
 
+def DsGemmPrecision : Pass<"ds-gemm-precision", "mlir::ModuleOp"> {
+  let summary = "run the step's GEMMs and attention products on BF16 (or TF32) tensor cores";
+  let description = [{
+    Marks every matrix product of the step (ds.linear, ds.grouped_linear, their _dgrad
+    and _wgrad, ds.attention and ds.attention_grad) with ds.math, which the kernels read
+    as `math`: the two operands of each product are rounded to BF16 (or TF32) and
+    accumulated in FP32, as Hopper's tensor cores do. Storage, master weights, gradient
+    sums, norms, softmax statistics, the router and the optimizer stay FP32. GEMMs that
+    ds-fp8-cast quantized (ds.fp8_promote_interval) are left to their FP8 emulation.
+  }];
+  let dependentDialects = ["::ds::DsDialect"];
+  let options = [
+    Option<"math", "math", "std::string", "\"bf16\"",
+           "operand rounding of every product: bf16 or tf32">
+  ];
+}
+
 //===----------------------------------------------------------------------===//
 // Expert placement (issue 7)
 //===----------------------------------------------------------------------===//

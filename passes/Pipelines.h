@@ -31,7 +31,8 @@ struct TrainPipelineOptions : mlir::PassPipelineOptions<TrainPipelineOptions> {
 
   // Precision (ds-fp8-cast), applied after differentiation to every GEMM of the step.
   Option<std::string> precision{*this, "precision",
-                                llvm::cl::desc("fp32 (as built) or fp8 (the V3 recipe)"),
+                                llvm::cl::desc("fp32 (as built), bf16 (every GEMM on BF16 tensor "
+                                               "cores) or fp8 (the V3 recipe)"),
                                 llvm::cl::init("fp32")};
   Option<std::string> fp8Granularity{*this, "fp8-granularity",
                                      llvm::cl::desc("block, per-row or per-tensor scales"),
@@ -55,7 +56,8 @@ struct TrainPipelineOptions : mlir::PassPipelineOptions<TrainPipelineOptions> {
 
 /// @forward (composites allowed) to a planned dsx.program @train_step: ds-decompose,
 /// ds-autodiff, then the plan's lowering stages (EvalPipelines.h: canonicalize, cse,
-/// ds-fp8-cast when precision=fp8, ds-lower-to-exec, ds-plan-memory).
+/// ds-fp8-cast when precision=fp8, ds-gemm-precision when
+/// precision=bf16, ds-lower-to-exec, ds-plan-memory).
 void buildTrainPipeline(mlir::OpPassManager &pm, const TrainPipelineOptions &options);
 
 /// Registers `ds-train-pipeline` with the global pipeline registry.

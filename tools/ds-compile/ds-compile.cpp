@@ -59,7 +59,8 @@ int main(int argc, char **argv) {
                                      cl::desc("Write each MoE layer's phy2log and GPU load"),
                                      cl::value_desc("FILE"), cl::cat(category));
   cl::opt<std::string> precision(
-      "precision", cl::desc("fp32, or fp8: the V3 FP8 recipe on every linear GEMM"),
+      "precision", cl::desc("fp32; bf16: every GEMM on BF16 tensor cores (FP32 storage and "
+                            "accumulation); fp8: the V3 FP8 recipe on every linear GEMM"),
       cl::value_desc("P"), cl::init("fp32"), cl::cat(category));
   cl::opt<double> biasUpdateGamma(
       "bias-update-gamma", cl::desc("Router-bias update speed (auxiliary-loss-free balancing)"),
@@ -75,9 +76,9 @@ int main(int argc, char **argv) {
     return 1;
   }
   options.mode = *planMode;
-  if (precision != "fp32" && precision != "fp8") {
+  if (precision != "fp32" && precision != "bf16" && precision != "fp8") {
     llvm::WithColor::error(llvm::errs(), "ds-compile")
-        << "unknown --precision '" << precision << "'; expected fp32 or fp8\n";
+        << "unknown --precision '" << precision << "'; expected fp32, bf16 or fp8\n";
     return 1;
   }
   options.precision = precision;

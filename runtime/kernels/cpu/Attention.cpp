@@ -12,9 +12,16 @@
 // rowsum(P * dP) equals rowsum(dO * O) in exact arithmetic; it is taken from the
 // recomputed P so that it stays exact when `result` was stored in BF16.
 //
+// With math = bf16 or tf32 (ds-gemm-precision) the operands of every product are rounded
+// first, as cuBLASLt's tensor-core products read them (runtime/kernels/cuda/Attention.cu
+// does these products with cuBLASLt): q, k, v and dO as loaded; P where it multiplies v
+// (forward) or dO (dV); dS where it multiplies k or q. The softmax, its statistics,
+// rowsum(P * dP) and dS itself are computed in FP32 from unrounded P and dP.
+//
 //===----------------------------------------------------------------------===//
 #include "runtime/kernels/cpu/CpuKernels.h"
 #include "runtime/kernels/cpu/CpuSupport.h"
+#include "runtime/kernels/cpu/Gemm.h"
 
 #include <algorithm>
 #include <cmath>
@@ -24,6 +31,7 @@ namespace {
 
 struct Dims {
   int64_t batch, seq, heads, qkDim, vDim;
+  GemmMath math = GemmMath::F32;
 };
 
 /// Copies head h of batch b from [B, S, H, D] into a contiguous [S, D] slab.
@@ -84,12 +92,14 @@ void forwardHead(const Dims &d, int64_t b, int64_t h, double scale, bool causal,
   gather(query, d, d.qkDim, b, h, q.data());
   gather(key, d, d.qkDim, b, h, kSlab.data());
   gather(value, d, d.vDim, b, h, v.data());
+  for (std::vector<float> *slab : {&q, &kSlab, &v})
+    roundForGemm(slab->data(), int64_t(slab->size()), d.math);
   transpose(kSlab.data(), d.seq, d.qkDim, kT.data());
   attentionProbs(q.data(), kT.data(), d, scale, causal, probs.data());
   for (int64_t i = 0; i < d.seq; ++i) {
     float *oRow = o.data() + i * d.vDim;
     for (int64_t j = 0; j < keysOf(i, d.seq, causal); ++j) {
-      float p = probs[i * d.seq + j];
+      float p = roundForGemm(probs[i * d.seq + j], d.math);
       const float *vRow = v.data() + j * d.vDim;
       for (int64_t c = 0; c < d.vDim; ++c)
         oRow[c] += p * vRow[c];
@@ -114,6 +124,8 @@ void backwardHead(const Dims &d, int64_t b, int64_t h, double scale, bool causal
   gather(key, d, d.qkDim, b, h, kSlab.data());
   gather(value, d, d.vDim, b, h, v.data());
   gather(resultGrad, d, d.vDim, b, h, dO.data());
+  for (std::vector<float> *slab : {&q, &kSlab, &v, &dO})
+    roundForGemm(slab->data(), int64_t(slab->size()), d.math);
   transpose(kSlab.data(), d.seq, d.qkDim, kT.data());
   transpose(v.data(), d.seq, d.vDim, vT.data());
   attentionProbs(q.data(), kT.data(), d, scale, causal, probs.data());
@@ -135,7 +147,7 @@ void backwardHead(const Dims &d, int64_t b, int64_t h, double scale, bool causal
     const float *qRow = q.data() + i * d.qkDim;
     float *dQRow = dQ.data() + i * d.qkDim;
     for (int64_t j = 0; j < keys; ++j) {
-      float dS = p[j] * (dP[j] - rowDotF) * scaleF;
+      float dS = roundForGemm(p[j] * (dP[j] - rowDotF), d.math) * scaleF;
       const float *kRow = kSlab.data() + j * d.qkDim;
       float *dKRow = dK.data() + j * d.qkDim;
       for (int64_t c = 0; c < d.qkDim; ++c) {
@@ -143,8 +155,9 @@ void backwardHead(const Dims &d, int64_t b, int64_t h, double scale, bool causal
         dKRow[c] += dS * qRow[c];
       }
       float *dVRow = dV.data() + j * d.vDim;
+      float pForV = roundForGemm(p[j], d.math);
       for (int64_t c = 0; c < d.vDim; ++c)
-        dVRow[c] += p[j] * dORow[c];
+        dVRow[c] += pForV * dORow[c];
     }
   }
   scatter(dQ.data(), d, d.qkDim, b, h, out.query);
@@ -156,7 +169,10 @@ Status checkShapes(const char *kernel, const KernelCall &call, Dims &d) {
   const TensorView &q = call.inputs[0], &k = call.inputs[1], &v = call.inputs[2];
   if (q.rank() != 4)
     return errorf(kernel, ": query has shape ", q.shapeString(), ", expected [B, S, H, Dqk]");
-  d = {q.dim(0), q.dim(1), q.dim(2), q.dim(3), 0};
+  d.batch = q.dim(0);
+  d.seq = q.dim(1);
+  d.heads = q.dim(2);
+  d.qkDim = q.dim(3);
   DS_RETURN_IF_ERROR(expectShape(kernel, "key", k, q.shape));
   if (v.rank() != 4)
     return errorf(kernel, ": value has shape ", v.shapeString(), ", expected [B, S, H, Dv]");
@@ -176,6 +192,7 @@ Status attention(KernelCall &call) {
   bool causal = call.attrs.getBool("causal", true);
   Dims d;
   DS_RETURN_IF_ERROR(checkShapes(k, call, d));
+  DS_RETURN_IF_ERROR(readGemmMath(call, k, d.math));
   DS_RETURN_IF_ERROR(expectShape(k, "result", call.outputs[0], call.inputs[2].shape));
   FloatReader query(call.inputs[0]), key(call.inputs[1]), value(call.inputs[2]);
   FloatWriter result(call.outputs[0]);
@@ -202,6 +219,7 @@ Status attentionGrad(KernelCall &call) {
   bool causal = call.attrs.getBool("causal", true);
   Dims d;
   DS_RETURN_IF_ERROR(checkShapes(k, call, d));
+  DS_RETURN_IF_ERROR(readGemmMath(call, k, d.math));
   const std::vector<int64_t> &vShape = call.inputs[2].shape;
   DS_RETURN_IF_ERROR(expectShape(k, "result", call.inputs[3], vShape));
   DS_RETURN_IF_ERROR(expectShape(k, "result_grad", call.inputs[4], vShape));

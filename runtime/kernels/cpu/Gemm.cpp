@@ -12,8 +12,13 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/kernels/cpu/Gemm.h"
 
+#include "runtime/core/Bf16.h"
+#include "runtime/kernels/cpu/CpuSupport.h"
+
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <string>
 #include <vector>
 
 namespace ds::rt::cpu {
@@ -111,6 +116,58 @@ float roundToFp8Accumulator(float x) {
   bits &= ~((1u << kDropped) - 1);
   std::memcpy(&x, &bits, sizeof bits);
   return x;
+}
+
+Status readGemmMath(const KernelCall &call, const char *kernel, GemmMath &math) {
+  std::string name = call.attrs.getString(kGemmMathAttr, "f32");
+  if (name == "f32")
+    math = GemmMath::F32;
+  else if (name == "bf16")
+    math = GemmMath::Bf16;
+  else if (name == "tf32")
+    math = GemmMath::Tf32;
+  else
+    return errorf(kernel, ": ", kGemmMathAttr, " = '", name, "' is not f32, bf16 or tf32");
+  return Status::ok();
+}
+
+float roundForGemm(float x, GemmMath math) {
+  switch (math) {
+  case GemmMath::F32:
+    return x;
+  case GemmMath::Bf16:
+    return roundToBf16(x);
+  case GemmMath::Tf32: {
+    // TF32 keeps 10 explicit mantissa bits: drop the low 13 of FP32's 23, nearest even.
+    if (!std::isfinite(x))
+      return x;
+    uint32_t bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    bits += 0xFFFu + ((bits >> 13) & 1u);
+    bits &= ~0x1FFFu;
+    std::memcpy(&x, &bits, sizeof x);
+    return x;
+  }
+  }
+  return x;
+}
+
+void roundForGemm(float *values, int64_t count, GemmMath math) {
+  if (math == GemmMath::F32)
+    return;
+  for (int64_t i = 0; i < count; ++i)
+    values[i] = roundForGemm(values[i], math);
+}
+
+GemmOperand::GemmOperand(const TensorView &t, GemmMath math) {
+  if (math == GemmMath::F32 && t.dtype == DType::F32) {
+    data_ = static_cast<const float *>(t.data);
+    return;
+  }
+  FloatReader values(t);
+  rounded_.assign(values.data(), values.data() + t.numElements());
+  roundForGemm(rounded_.data(), int64_t(rounded_.size()), math);
+  data_ = rounded_.data();
 }
 
 Status readPromoteInterval(const KernelCall &call, const char *kernel, int64_t &interval) {

@@ -19,6 +19,7 @@
 #include "runtime/kernels/Kernel.h"
 
 #include <cstdint>
+#include <vector>
 
 namespace ds::rt::cpu {
 
@@ -43,6 +44,39 @@ constexpr const char *kPromoteIntervalAttr = "fp8_promote_interval";
 
 /// Reads kPromoteIntervalAttr of `call` (0 when absent); a negative value is an error.
 Status readPromoteInterval(const KernelCall &call, const char *kernel, int64_t &interval);
+
+/// The operand precision of a product (kernel attribute `math`, set by
+/// ds-gemm-precision): F32 multiplies the values as stored; Bf16 and Tf32 round each
+/// operand to that format (nearest, ties to even) first, as the tensor cores read them
+/// (cuBLASLt's COMPUTE_32F_FAST_16BF / _FAST_TF32), and accumulate in FP32 as usual.
+enum class GemmMath : uint8_t { F32, Bf16, Tf32 };
+
+constexpr const char *kGemmMathAttr = "math";
+
+/// Reads kGemmMathAttr of `call` ("f32" when absent); any other value than f32, bf16 or
+/// tf32 is an error naming the kernel.
+Status readGemmMath(const KernelCall &call, const char *kernel, GemmMath &math);
+
+/// `x` as the tensor cores read it under `math`.
+float roundForGemm(float x, GemmMath math);
+
+/// A GEMM operand in FP32 as `math` reads it: the tensor's values (F32 or BF16 storage),
+/// rounded per roundForGemm. For F32 math on F32 storage it is the tensor itself.
+class GemmOperand {
+public:
+  GemmOperand(const TensorView &t, GemmMath math);
+  GemmOperand(const GemmOperand &) = delete;
+  GemmOperand &operator=(const GemmOperand &) = delete;
+  const float *data() const { return data_; }
+
+private:
+  std::vector<float> rounded_;
+  const float *data_ = nullptr;
+};
+
+/// Rounds `count` floats in place per `math` (scratch operands a kernel computed itself,
+/// e.g. attention's probabilities before they multiply v).
+void roundForGemm(float *values, int64_t count, GemmMath math);
 
 } // namespace ds::rt::cpu
 

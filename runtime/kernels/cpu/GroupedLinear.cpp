@@ -4,7 +4,8 @@
 // owns rows [sum(counts[:e]), sum(counts[:e+1])) and multiplies them by weight[e]^T.
 // Experts that received no rows do nothing forward and get a zero weight gradient.
 // fp8_promote_interval selects the emulated FP8 accumulation (Gemm.h) per expert GEMM;
-// for the weight gradient its runs are counted from each expert's first row.
+// for the weight gradient its runs are counted from each expert's first row. math
+// (ds-gemm-precision) rounds the operands to BF16 or TF32 first.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/kernels/cpu/CpuKernels.h"
@@ -61,7 +62,9 @@ Status groupedLinear(KernelCall &call) {
   DS_RETURN_IF_ERROR(checkCounts(k, call.inputs[2], experts, rows, offsets));
   int64_t interval = 0;
   DS_RETURN_IF_ERROR(readPromoteInterval(call, k, interval));
-  FloatReader x(call.inputs[0]), w(weight);
+  GemmMath math;
+  DS_RETURN_IF_ERROR(readGemmMath(call, k, math));
+  GemmOperand x(call.inputs[0], math), w(weight, math);
   FloatWriter y(call.outputs[0]);
   for (int64_t e = 0; e < experts; ++e)
     gemmABt(offsets[e + 1] - offsets[e], outFeatures, inFeatures,
@@ -85,7 +88,9 @@ Status groupedLinearDgrad(KernelCall &call) {
   DS_RETURN_IF_ERROR(checkCounts(k, call.inputs[2], experts, rows, offsets));
   int64_t interval = 0;
   DS_RETURN_IF_ERROR(readPromoteInterval(call, k, interval));
-  FloatReader dy(call.inputs[0]), w(weight);
+  GemmMath math;
+  DS_RETURN_IF_ERROR(readGemmMath(call, k, math));
+  GemmOperand dy(call.inputs[0], math), w(weight, math);
   FloatWriter dx(call.outputs[0]);
   for (int64_t e = 0; e < experts; ++e)
     gemmAB(offsets[e + 1] - offsets[e], inFeatures, outFeatures,
@@ -110,7 +115,9 @@ Status groupedLinearWgrad(KernelCall &call) {
   DS_RETURN_IF_ERROR(checkCounts(k, call.inputs[2], experts, rows, offsets));
   int64_t interval = 0;
   DS_RETURN_IF_ERROR(readPromoteInterval(call, k, interval));
-  FloatReader dy(call.inputs[0]), x(call.inputs[1]);
+  GemmMath math;
+  DS_RETURN_IF_ERROR(readGemmMath(call, k, math));
+  GemmOperand dy(call.inputs[0], math), x(call.inputs[1], math);
   FloatWriter dw(weightGrad);
   for (int64_t e = 0; e < experts; ++e)
     gemmAtB(outFeatures, inFeatures, offsets[e + 1] - offsets[e],

@@ -5,7 +5,8 @@
 // (ds.quantize/ds.dequantize), so they only ever see F32/BF16 storage; the attribute
 // fp8_promote_interval, set on the GEMMs that ds-fp8-cast quantized, selects the emulated
 // FP8 tensor-core accumulation (Gemm.h) over the reduced dimension: K for y, N for dx,
-// the rows (tokens) for dW.
+// the rows (tokens) for dW. The attribute math (ds-gemm-precision) rounds both operands
+// of each product to BF16 or TF32 first (Gemm.h).
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/kernels/cpu/CpuKernels.h"
@@ -41,7 +42,9 @@ Status linear(KernelCall &call) {
   DS_RETURN_IF_ERROR(expectElements(k, "result", call.outputs[0], rows * outFeatures));
   int64_t interval = 0;
   DS_RETURN_IF_ERROR(readPromoteInterval(call, k, interval));
-  FloatReader x(input), w(weight);
+  GemmMath math;
+  DS_RETURN_IF_ERROR(readGemmMath(call, k, math));
+  GemmOperand x(input, math), w(weight, math);
   FloatWriter y(call.outputs[0]);
   gemmABt(rows, outFeatures, inFeatures, x.data(), w.data(), y.data(), interval);
   return Status::ok();
@@ -62,7 +65,9 @@ Status linearDgrad(KernelCall &call) {
   DS_RETURN_IF_ERROR(expectElements(k, "input_grad", call.outputs[0], rows * inFeatures));
   int64_t interval = 0;
   DS_RETURN_IF_ERROR(readPromoteInterval(call, k, interval));
-  FloatReader dy(resultGrad), w(weight);
+  GemmMath math;
+  DS_RETURN_IF_ERROR(readGemmMath(call, k, math));
+  GemmOperand dy(resultGrad, math), w(weight, math);
   FloatWriter dx(call.outputs[0]);
   gemmAB(rows, inFeatures, outFeatures, dy.data(), w.data(), dx.data(), interval);
   return Status::ok();
@@ -85,7 +90,9 @@ Status linearWgrad(KernelCall &call) {
                   " do not fit weight_grad ", weightGrad.shapeString());
   int64_t interval = 0;
   DS_RETURN_IF_ERROR(readPromoteInterval(call, k, interval));
-  FloatReader dy(resultGrad), x(input);
+  GemmMath math;
+  DS_RETURN_IF_ERROR(readGemmMath(call, k, math));
+  GemmOperand dy(resultGrad, math), x(input, math);
   FloatWriter dw(weightGrad);
   gemmAtB(outFeatures, inFeatures, rows, dy.data(), x.data(), dw.data(), interval);
   return Status::ok();
