@@ -6,6 +6,7 @@
 
 #include <map>
 #include <mutex>
+#include <string>
 #include <tuple>
 #include <utility>
 
@@ -27,17 +28,48 @@ cudaDataType_t cudaTypeOf(DType dtype) {
 
 /// Largest power of two up to 16 dividing the address: cuBLASLt picks vectorized kernels
 /// only for aligned operands, and a grouped GEMM's per-expert slices may be less aligned.
-int alignmentOf(const void *p) {
+/// A batched operand is as aligned as its least aligned member.
+int alignmentOf(const void *p, int64_t batch, int64_t strideBytes) {
   auto address = reinterpret_cast<uintptr_t>(p);
+  if (batch > 1)
+    address |= uintptr_t(strideBytes);
   int alignment = 16;
   while (alignment > 1 && address % alignment != 0)
     alignment /= 2;
   return alignment;
 }
 
-// device, m, n, k, lda, ldb, ldd, transA, transB, operand dtype, result dtype, alignments.
-using PlanKey = std::tuple<int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool,
-                           bool, int, int, int, int, int>;
+cublasComputeType_t computeTypeOf(DType operands, LtMath math) {
+  if (operands == DType::BF16)
+    return CUBLAS_COMPUTE_32F;
+  switch (math) {
+  case LtMath::TF32:
+    return CUBLAS_COMPUTE_32F_FAST_TF32;
+  case LtMath::BF16:
+    return CUBLAS_COMPUTE_32F_FAST_16BF;
+  case LtMath::F32:
+    break;
+  }
+  return CUBLAS_COMPUTE_32F;
+}
+
+/// Everything a plan depends on.
+struct PlanKey {
+  int device;
+  int64_t m, n, k, lda, ldb, ldd;
+  bool transA, transB;
+  int operandType, resultType, compute;
+  int64_t batch, strideA, strideB, strideD;
+  bool accumulate;
+  int alignA, alignB, alignD;
+
+  auto tie() const {
+    return std::tie(device, m, n, k, lda, ldb, ldd, transA, transB, operandType, resultType,
+                    compute, batch, strideA, strideB, strideD, accumulate, alignA, alignB,
+                    alignD);
+  }
+  bool operator<(const PlanKey &other) const { return tie() < other.tie(); }
+};
 
 struct Plan {
   cublasLtMatmulDesc_t desc = nullptr;
@@ -58,14 +90,30 @@ LtState &ltState() {
   return *state;
 }
 
-Status makePlan(const char *kernel, cublasLtHandle_t handle, int64_t m, int64_t n, int64_t k,
-                const LtOperand &a, const LtOperand &b, DType dType, int64_t ldd,
-                int alignA, int alignB, int alignD, Plan &plan) {
-  cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
+Status makeLayout(const char *kernel, const char *what, cudaDataType_t type, int64_t rows,
+                  int64_t cols, int64_t ld, int64_t batch, int64_t stride,
+                  cublasLtMatrixLayout_t &layout) {
+  DS_RETURN_IF_ERROR(ltCheck(cublasLtMatrixLayoutCreate(&layout, type, rows, cols, ld), kernel,
+                             what));
+  if (batch == 1)
+    return Status::ok();
+  int32_t count = int32_t(batch);
+  DS_RETURN_IF_ERROR(ltCheck(cublasLtMatrixLayoutSetAttribute(
+                                 layout, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
+                                 sizeof(count)),
+                             kernel, "cublasLtMatrixLayoutSetAttribute(BATCH_COUNT)"));
+  return ltCheck(cublasLtMatrixLayoutSetAttribute(layout,
+                                                  CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                                  &stride, sizeof(stride)),
+                 kernel, "cublasLtMatrixLayoutSetAttribute(STRIDED_BATCH_OFFSET)");
+}
+
+Status makePlan(const char *kernel, cublasLtHandle_t handle, const PlanKey &key, Plan &plan) {
+  auto compute = static_cast<cublasComputeType_t>(key.compute);
   DS_RETURN_IF_ERROR(ltCheck(cublasLtMatmulDescCreate(&plan.desc, compute, CUDA_R_32F), kernel,
                              "cublasLtMatmulDescCreate"));
-  cublasOperation_t opA = a.transpose ? CUBLAS_OP_T : CUBLAS_OP_N;
-  cublasOperation_t opB = b.transpose ? CUBLAS_OP_T : CUBLAS_OP_N;
+  cublasOperation_t opA = key.transA ? CUBLAS_OP_T : CUBLAS_OP_N;
+  cublasOperation_t opB = key.transB ? CUBLAS_OP_T : CUBLAS_OP_N;
   DS_RETURN_IF_ERROR(ltCheck(cublasLtMatmulDescSetAttribute(plan.desc,
                                                             CUBLASLT_MATMUL_DESC_TRANSA, &opA,
                                                             sizeof(opA)),
@@ -75,28 +123,30 @@ Status makePlan(const char *kernel, cublasLtHandle_t handle, int64_t m, int64_t 
                                                             sizeof(opB)),
                              kernel, "cublasLtMatmulDescSetAttribute(TRANSB)"));
   // Stored shapes: op(A) is [m, k], so A itself is [k, m] when transposed.
-  DS_RETURN_IF_ERROR(ltCheck(cublasLtMatrixLayoutCreate(&plan.a, cudaTypeOf(a.dtype),
-                                                        a.transpose ? k : m,
-                                                        a.transpose ? m : k, a.ld),
-                             kernel, "cublasLtMatrixLayoutCreate(A)"));
-  DS_RETURN_IF_ERROR(ltCheck(cublasLtMatrixLayoutCreate(&plan.b, cudaTypeOf(b.dtype),
-                                                        b.transpose ? n : k,
-                                                        b.transpose ? k : n, b.ld),
-                             kernel, "cublasLtMatrixLayoutCreate(B)"));
-  DS_RETURN_IF_ERROR(ltCheck(cublasLtMatrixLayoutCreate(&plan.d, cudaTypeOf(dType), m, n, ldd),
-                             kernel, "cublasLtMatrixLayoutCreate(D)"));
+  auto operandType = cudaTypeOf(DType(key.operandType));
+  DS_RETURN_IF_ERROR(makeLayout(kernel, "cublasLtMatrixLayoutCreate(A)", operandType,
+                                key.transA ? key.k : key.m, key.transA ? key.m : key.k, key.lda,
+                                key.batch, key.strideA, plan.a));
+  DS_RETURN_IF_ERROR(makeLayout(kernel, "cublasLtMatrixLayoutCreate(B)", operandType,
+                                key.transB ? key.n : key.k, key.transB ? key.k : key.n, key.ldb,
+                                key.batch, key.strideB, plan.b));
+  DS_RETURN_IF_ERROR(makeLayout(kernel, "cublasLtMatrixLayoutCreate(D)",
+                                cudaTypeOf(DType(key.resultType)), key.m, key.n, key.ldd,
+                                key.batch, key.strideD, plan.d));
 
   cublasLtMatmulPreference_t preference = nullptr;
   DS_RETURN_IF_ERROR(ltCheck(cublasLtMatmulPreferenceCreate(&preference), kernel,
                              "cublasLtMatmulPreferenceCreate"));
   uint64_t workspace = kWorkspaceBytes;
-  uint32_t alignments[3] = {uint32_t(alignA), uint32_t(alignB), uint32_t(alignD)};
+  // C is D (beta reads D), so it shares D's alignment.
+  uint32_t alignments[4] = {uint32_t(key.alignA), uint32_t(key.alignB), uint32_t(key.alignD),
+                            uint32_t(key.alignD)};
   cublasStatus_t status = cublasLtMatmulPreferenceSetAttribute(
       preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace, sizeof(workspace));
-  const cublasLtMatmulPreferenceAttributes_t alignmentAttrs[3] = {
+  const cublasLtMatmulPreferenceAttributes_t alignmentAttrs[4] = {
       CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
-      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
-  for (int i = 0; i < 3 && status == CUBLAS_STATUS_SUCCESS; ++i)
+      CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES};
+  for (int i = 0; i < 4 && status == CUBLAS_STATUS_SUCCESS; ++i)
     status = cublasLtMatmulPreferenceSetAttribute(preference, alignmentAttrs[i],
                                                   &alignments[i], sizeof(uint32_t));
   cublasLtMatmulHeuristicResult_t result = {};
@@ -107,33 +157,66 @@ Status makePlan(const char *kernel, cublasLtHandle_t handle, int64_t m, int64_t 
   cublasLtMatmulPreferenceDestroy(preference);
   DS_RETURN_IF_ERROR(ltCheck(status, kernel, "cublasLtMatmulAlgoGetHeuristic"));
   if (found == 0)
-    return errorf(kernel, ": cuBLASLt has no algorithm for a ", m, "x", n, "x", k, " ",
-                  dtypeName(a.dtype), " GEMM with a ", dtypeName(dType), " result");
+    return errorf(kernel, ": cuBLASLt has no algorithm for a ", key.m, "x", key.n, "x", key.k,
+                  " ", dtypeName(DType(key.operandType)), " GEMM with a ",
+                  dtypeName(DType(key.resultType)), " result (batch ", key.batch, ")");
   plan.algo = result.algo;
   return Status::ok();
 }
 
 } // namespace
 
+Status readLtMath(const char *kernel, const KernelAttrs &attrs, LtMath &math) {
+  std::string value = attrs.getString("math", "f32");
+  if (value == "f32")
+    math = LtMath::F32;
+  else if (value == "tf32")
+    math = LtMath::TF32;
+  else if (value == "bf16")
+    math = LtMath::BF16;
+  else
+    return errorf(kernel, ": attribute math is \"", value,
+                  "\", expected \"f32\", \"tf32\" or \"bf16\"");
+  return Status::ok();
+}
+
 Status ltMatmul(const char *kernel, cudaStream_t stream, int64_t m, int64_t n, int64_t k,
-                const LtOperand &a, const LtOperand &b, void *d, DType dType, int64_t ldd) {
+                const LtOperand &a, const LtOperand &b, void *d, DType dType, int64_t ldd,
+                const LtOptions &options) {
   if (a.dtype != b.dtype || (a.dtype != DType::F32 && a.dtype != DType::BF16) ||
       (dType != DType::F32 && dType != DType::BF16))
     return errorf(kernel, ": cuBLASLt path takes two F32 or two BF16 operands and an F32 or "
                           "BF16 result, got ",
                   dtypeName(a.dtype), " x ", dtypeName(b.dtype), " -> ", dtypeName(dType));
+  if (options.batch < 1 || options.batch > INT32_MAX)
+    return errorf(kernel, ": internal: a batched GEMM of ", options.batch, " products");
   if (m == 0 || n == 0)
     return Status::ok();
   if (k == 0)
     return errorf(kernel, ": internal: a GEMM with k = 0 reached cuBLASLt");
   int device = 0;
   DS_RETURN_IF_ERROR(cudaCheck(cudaGetDevice(&device), kernel, "cudaGetDevice"));
-  int alignA = alignmentOf(a.data), alignB = alignmentOf(b.data), alignD = alignmentOf(d);
-  PlanKey key{device,      m,           n,
-              k,           a.ld,        b.ld,
-              ldd,         a.transpose, b.transpose,
-              int(a.dtype), int(dType), alignA,
-              alignB,      alignD};
+  int64_t operandBytes = dtypeSize(a.dtype), resultBytes = dtypeSize(dType);
+  PlanKey key{device,
+              m,
+              n,
+              k,
+              a.ld,
+              b.ld,
+              ldd,
+              a.transpose,
+              b.transpose,
+              int(a.dtype),
+              int(dType),
+              int(computeTypeOf(a.dtype, options.math)),
+              options.batch,
+              options.strideA,
+              options.strideB,
+              options.strideD,
+              options.accumulate,
+              alignmentOf(a.data, options.batch, options.strideA * operandBytes),
+              alignmentOf(b.data, options.batch, options.strideB * operandBytes),
+              alignmentOf(d, options.batch, options.strideD * resultBytes)};
 
   LtState &state = ltState();
   cublasLtHandle_t handle = nullptr;
@@ -156,8 +239,7 @@ Status ltMatmul(const char *kernel, cudaStream_t stream, int64_t m, int64_t n, i
     auto planIt = state.plans.find(key);
     if (planIt == state.plans.end()) {
       Plan fresh;
-      Status made = makePlan(kernel, handle, m, n, k, a, b, dType, ldd, alignA, alignB,
-                             alignD, fresh);
+      Status made = makePlan(kernel, handle, key, fresh);
       if (!made.isOk()) {
         cublasLtMatrixLayoutDestroy(fresh.a);
         cublasLtMatrixLayoutDestroy(fresh.b);
@@ -169,7 +251,7 @@ Status ltMatmul(const char *kernel, cudaStream_t stream, int64_t m, int64_t n, i
     }
     plan = planIt->second;
   }
-  const float alpha = 1.0f, beta = 0.0f;
+  const float alpha = 1.0f, beta = options.accumulate ? 1.0f : 0.0f;
   return ltCheck(cublasLtMatmul(handle, plan.desc, &alpha, a.data, plan.a, b.data, plan.b,
                                 &beta, d, plan.d, d, plan.d, &plan.algo, workspace,
                                 kWorkspaceBytes, stream),
