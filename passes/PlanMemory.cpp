@@ -8,6 +8,8 @@
 // extensions keep the runtime's reads valid: outputs stay live to the end of the step,
 // because the runtime reads them after the last launch, and so do the sources of
 // dsx.update, because the runtime copies them into state only after the last launch.
+// A dsx.view has no bytes of its own: a launch reading it touches its source, and the
+// serialized view takes the source's offset.
 //
 //===----------------------------------------------------------------------===//
 #include "dialects/dsx/DsxOps.h"
@@ -37,7 +39,8 @@ LogicalResult planProgram(dsx::ProgramOp program, int64_t alignment, bool report
   llvm::DenseMap<Value, std::pair<int64_t, int64_t>> touched; // buffer -> first, last step
   int64_t step = 0;
   for (auto launch : body.getOps<dsx::LaunchOp>()) {
-    for (Value buffer : llvm::concat<Value>(launch.getInputs(), launch.getOutputs())) {
+    for (Value operand : llvm::concat<Value>(launch.getInputs(), launch.getOutputs())) {
+      Value buffer = dsx::underlyingBuffer(operand).getResult();
       auto [it, inserted] = touched.try_emplace(buffer, step, step);
       it->second.second = step;
     }

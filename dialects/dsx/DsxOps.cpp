@@ -2,9 +2,9 @@
 //
 // The verifiers hold what the runtime's plan verifier (runtime/plan/PlanVerifier.h) will
 // demand of the serialized plan, so that a bad program is reported here, at its op, rather
-// than as a rejected file: storable buffers, named bindings unique per role, launches that
-// never write persistent state directly, updates that land on state, and (once planned)
-// offsets inside their region.
+// than as a rejected file: storable buffers, named bindings unique per role, views of one
+// arena buffer that no launch writes, launches that never write persistent state directly,
+// updates that land on state, and (once planned) offsets inside their region.
 //
 //===----------------------------------------------------------------------===//
 #include "dialects/dsx/DsxOps.h"
@@ -66,6 +66,37 @@ LogicalResult BufferOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// ViewOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult ViewOp::verify() {
+  BufferOp source = getSourceBuffer();
+  if (!source)
+    return emitOpError("source must be a dsx.buffer result; a view of a view names the "
+                       "buffer they both view");
+  if (isPersistentRole(source.getRole()))
+    return emitOpError("views the ") << stringifyBufferRole(source.getRole()) << " buffer '"
+                                     << *source.getName()
+                                     << "'; only temporary and output buffers can be viewed";
+  MemRefType from = getSource().getType(), to = getType();
+  if (from.getElementType() != to.getElementType())
+    return emitOpError("element type ") << to.getElementType() << " differs from the source's "
+                                        << from.getElementType();
+  if (!to.hasStaticShape() || !to.getLayout().isIdentity())
+    return emitOpError("view type ") << to << " must have a static shape and identity layout";
+  if (from.getNumElements() != to.getNumElements())
+    return emitOpError("has ") << to.getNumElements() << " elements but its source has "
+                               << from.getNumElements();
+  return success();
+}
+
+BufferOp ds::dsx::underlyingBuffer(Value buffer) {
+  if (auto view = buffer.getDefiningOp<ViewOp>())
+    return view.getSourceBuffer();
+  return buffer.getDefiningOp<BufferOp>();
+}
+
+//===----------------------------------------------------------------------===//
 // LaunchOp
 //===----------------------------------------------------------------------===//
 
@@ -84,9 +115,16 @@ LogicalResult LaunchOp::verify() {
       return emitOpError("kernel attribute '")
              << attr.getName().getValue() << "' is " << attr.getValue()
              << "; a plan stores only integers, booleans, floats, strings and i64 arrays";
-  for (Value buffer : llvm::concat<Value>(getInputs(), getOutputs()))
-    if (!buffer.getDefiningOp<BufferOp>())
-      return emitOpError("operands must be dsx.buffer results");
+  for (auto [index, input] : llvm::enumerate(getInputs()))
+    if (!input.getDefiningOp<BufferOp>() && !input.getDefiningOp<ViewOp>())
+      return emitOpError("input #") << index << " must be a dsx.buffer or dsx.view result";
+  for (auto [index, output] : llvm::enumerate(getOutputs())) {
+    if (output.getDefiningOp<ViewOp>())
+      return emitOpError("output #") << index
+                                     << " is a dsx.view; views are read-only, write their source";
+    if (!output.getDefiningOp<BufferOp>())
+      return emitOpError("output #") << index << " must be a dsx.buffer result";
+  }
   llvm::DenseSet<Value> written;
   for (auto [index, output] : llvm::enumerate(getOutputs())) {
     auto buffer = output.getDefiningOp<BufferOp>();
@@ -160,6 +198,8 @@ LogicalResult ProgramOp::verify() {
         firstUpdate = update;
       if (!updatedTargets.insert(update.getTarget()).second)
         return update.emitOpError("updates a target that an earlier dsx.update already updates");
+    } else if (isa<ViewOp>(op)) {
+      continue;
     } else if (isa<LaunchOp>(op)) {
       if (firstUpdate)
         return op.emitOpError("follows a dsx.update; updates apply after every launch of the step");

@@ -25,6 +25,9 @@ inline bool isPersistentRole(BufferRole role) {
          role == BufferRole::Buffer || role == BufferRole::State;
 }
 
+/// The dsx.buffer whose bytes `buffer` (a dsx.buffer or dsx.view result) names.
+BufferOp underlyingBuffer(mlir::Value buffer);
+
 } // namespace ds::dsx
 
 #endif

@@ -53,13 +53,35 @@ def Dsx_BufferOp : Dsx_Op<"buffer", [Pure, HasParent<"ProgramOp">]> {
   }];
 }
 
+def Dsx_ViewOp : Dsx_Op<"view", [Pure, HasParent<"ProgramOp">]> {
+  let summary = "a buffer's bytes under another shape: a reshape that moves nothing";
+  let description = [{
+    `result` names the bytes of `source`, a temporary or output dsx.buffer (never another
+    view), under its own static shape of the same element type and element count. A view
+    is read-only: launches take it as an input, never as an output, so its contents are
+    whatever the source's writers wrote. ds-plan-memory gives it the source's offset and
+    keeps the source live until the view's last reader; the plan records it as a buffer
+    that views another (runtime/plan/Plan.h, PlanBuffer::viewOf). ds-fuse turns reshape
+    launches into views. Views lie in the arena above the persistent region, where plans
+    keep temporaries, hence the source's role.
+  }];
+  let arguments = (ins Dsx_Buffer:$source);
+  let results = (outs Dsx_Buffer:$result);
+  let assemblyFormat = "$source attr-dict `:` type($source) `to` type($result)";
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    BufferOp getSourceBuffer() { return getSource().getDefiningOp<BufferOp>(); }
+  }];
+}
+
 def Dsx_LaunchOp : Dsx_Op<"launch", [HasParent<"ProgramOp">, AttrSizedOperandSegments]> {
   let summary = "one kernel call: reads `inputs`, writes `outputs`";
   let description = [{
     `kernel` names a runtime kernel (runtime/kernels/Kernel.h): a ds op's name without
-    `ds.`, or a runtime helper ("fill", "copy"). `kernel_attrs` holds the kernel's
-    attributes; values are integers, floats, booleans, strings or dense i64 arrays, the
-    kinds a plan can store.
+    `ds.`, a runtime helper ("fill", "copy") or a fused kernel of ds-fuse. Inputs are
+    dsx.buffer or dsx.view results, outputs dsx.buffer results. `kernel_attrs` holds the
+    kernel's attributes; values are integers, floats, booleans, strings or dense i64
+    arrays, the kinds a plan can store.
   }];
   let arguments = (ins StrAttr:$kernel, Variadic<Dsx_Buffer>:$inputs,
                    Variadic<Dsx_Buffer>:$outputs, DictionaryAttr:$kernel_attrs);

@@ -13,8 +13,8 @@ namespace ds {
 
 namespace {
 
-FailureOr<rt::DType> runtimeDType(dsx::BufferOp buffer) {
-  Type type = buffer.getType().getElementType();
+FailureOr<rt::DType> runtimeDType(Operation *buffer, MemRefType memref) {
+  Type type = memref.getElementType();
   if (type.isF32())
     return rt::DType::F32;
   if (type.isBF16())
@@ -23,7 +23,7 @@ FailureOr<rt::DType> runtimeDType(dsx::BufferOp buffer) {
     return rt::DType::F8E4M3;
   if (type.isInteger(32))
     return rt::DType::I32;
-  return buffer.emitOpError("has element type ") << type << ", which a plan cannot store";
+  return buffer->emitOpError("has element type ") << type << ", which a plan cannot store";
 }
 
 rt::BufferRole runtimeRole(dsx::BufferRole role) {
@@ -127,7 +127,7 @@ FailureOr<rt::Plan> buildRuntimePlan(ModuleOp module) {
   };
   for (Operation &op : program.getBody().front()) {
     if (auto buffer = dyn_cast<dsx::BufferOp>(op)) {
-      FailureOr<rt::DType> dtype = runtimeDType(buffer);
+      FailureOr<rt::DType> dtype = runtimeDType(buffer, buffer.getType());
       if (failed(dtype))
         return failure();
       rt::PlanBuffer entry;
@@ -138,6 +138,18 @@ FailureOr<rt::Plan> buildRuntimePlan(ModuleOp module) {
       entry.offset = static_cast<int64_t>(*buffer.getOffset());
       entry.init = buffer.getInit().value_or("").str();
       ids[buffer.getResult()] = static_cast<int32_t>(plan.buffers.size());
+      plan.buffers.push_back(std::move(entry));
+    } else if (auto view = dyn_cast<dsx::ViewOp>(op)) {
+      FailureOr<rt::DType> dtype = runtimeDType(view, view.getType());
+      if (failed(dtype))
+        return failure();
+      rt::PlanBuffer entry;
+      entry.role = rt::BufferRole::Temporary;
+      entry.dtype = *dtype;
+      entry.shape.assign(view.getType().getShape().begin(), view.getType().getShape().end());
+      entry.offset = static_cast<int64_t>(*view.getSourceBuffer().getOffset());
+      entry.viewOf = ids.lookup(view.getSource());
+      ids[view.getResult()] = static_cast<int32_t>(plan.buffers.size());
       plan.buffers.push_back(std::move(entry));
     } else if (auto launch = dyn_cast<dsx::LaunchOp>(op)) {
       rt::PlanLaunch entry;

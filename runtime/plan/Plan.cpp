@@ -42,7 +42,7 @@ Status layoutPlanWithoutReuse(Plan &plan) {
   for (int pass = 0; pass < 2; ++pass) {
     bool persistent = pass == 0;
     for (PlanBuffer &buffer : plan.buffers) {
-      if (isPersistentRole(buffer.role) != persistent)
+      if (isPersistentRole(buffer.role) != persistent || buffer.viewOf >= 0)
         continue;
       int64_t elements = 1;
       for (int64_t d : buffer.shape) {
@@ -60,6 +60,14 @@ Status layoutPlanWithoutReuse(Plan &plan) {
       plan.persistentBytes = cursor;
   }
   plan.arenaBytes = cursor;
+  for (PlanBuffer &buffer : plan.buffers) {
+    if (buffer.viewOf < 0)
+      continue;
+    if (static_cast<size_t>(buffer.viewOf) >= plan.buffers.size())
+      return errorf("buffer '", buffer.name, "' views buffer ", buffer.viewOf,
+                    ", which does not exist");
+    buffer.offset = plan.buffers[buffer.viewOf].offset;
+  }
   return Status::ok();
 }
 

@@ -13,6 +13,11 @@
 // runtime reads it (loss, grad_norm, expert counts) after the last launch. Every offset is
 // a multiple of kPlanAlignment.
 //
+// Views: a temporary with viewOf >= 0 has no bytes of its own; it names the bytes of buffer
+// viewOf (a temporary or output that is not itself a view) at the same offset, under its
+// own shape of the same dtype and at most as many bytes (a reshape that copies nothing).
+// No launch writes a view, and for liveness every read of a view is a read of its source.
+//
 // The helpers defined inline here are those runtime/core's executor uses, which keeps that
 // library free of a link dependency on runtime/plan.
 //
@@ -32,7 +37,7 @@ namespace ds::rt {
 
 /// Version of the .dsplan format this runtime reads and writes. Bump it on any change of
 /// the byte layout or of the meaning of a field.
-constexpr uint32_t kPlanFormatVersion = 1;
+constexpr uint32_t kPlanFormatVersion = 2;
 /// Every buffer offset, persistentBytes and arenaBytes are multiples of this (one cache
 /// line on CPUs; more than the 16 bytes vectorized CUDA loads need).
 constexpr int64_t kPlanAlignment = 64;
@@ -69,6 +74,8 @@ struct PlanBuffer {
   /// How a fresh run fills a Param: "normal" (N(0, initializerRange)), "ones" or "zeros".
   /// Empty for every other role (Buffer and State start at zero).
   std::string init;
+  /// For a view, the id of the buffer whose bytes it names; -1 otherwise.
+  int32_t viewOf = -1;
 
   int64_t numElements() const {
     int64_t n = 1;
@@ -127,8 +134,9 @@ inline int64_t alignPlanOffset(int64_t bytes) {
 }
 
 /// Gives every buffer its own offset with no sharing: persistent buffers first, then
-/// temporaries and outputs; sets persistentBytes and arenaBytes. A correct layout for any
-/// launch order (the memory planner's reference, and how hand-built plans are laid out).
+/// temporaries and outputs, each view at its source's offset; sets persistentBytes and
+/// arenaBytes. A correct layout for any launch order (the memory planner's reference, and
+/// how hand-built plans are laid out).
 Status layoutPlanWithoutReuse(Plan &plan);
 
 } // namespace ds::rt

@@ -174,8 +174,8 @@ Status readMeta(ByteSource &in, Plan &plan) {
 
 Status readBuffers(ByteSource &in, Plan &plan) {
   uint32_t n;
-  // Smallest buffer record: four empty strings, rank 0 and the offset.
-  DS_RETURN_IF_ERROR(in.count(n, 4 * 4 + 4 + 8, "buffer count"));
+  // Smallest buffer record: four empty strings, rank 0, the offset and view_of.
+  DS_RETURN_IF_ERROR(in.count(n, 4 * 4 + 4 + 8 + 4, "buffer count"));
   plan.buffers.resize(n);
   for (uint32_t i = 0; i < n; ++i) {
     PlanBuffer &buffer = plan.buffers[i];
@@ -198,6 +198,7 @@ Status readBuffers(ByteSource &in, Plan &plan) {
       DS_RETURN_IF_ERROR(in.i64(d, field + " dimension"));
     DS_RETURN_IF_ERROR(in.i64(buffer.offset, field + " offset"));
     DS_RETURN_IF_ERROR(in.str(buffer.init, field + " init"));
+    DS_RETURN_IF_ERROR(in.i32(buffer.viewOf, field + " view_of"));
   }
   return in.expectEnd(kBuffersSection);
 }

@@ -78,7 +78,8 @@ Status verifyBuffer(const Plan &plan, int32_t id, int64_t &bytes) {
   bool persistent = isPersistentRole(buffer.role);
   int64_t lo = persistent ? 0 : plan.persistentBytes;
   int64_t hi = persistent ? plan.persistentBytes : plan.arenaBytes;
-  if (bytes > 0 && (buffer.offset < lo || buffer.offset > hi - bytes))
+  // A view lies within its source's bytes (verifyViews), so its source's region holds it.
+  if (bytes > 0 && buffer.viewOf == -1 && (buffer.offset < lo || buffer.offset > hi - bytes))
     return errorf("plan ", describe(plan, id), ": bytes [", buffer.offset, ", ",
                   buffer.offset + bytes, ") of a ", bufferRoleName(buffer.role),
                   " buffer lie outside its region [", lo, ", ", hi, ")");
@@ -109,16 +110,47 @@ Status verifyPersistentDisjoint(const Plan &plan, const std::vector<int64_t> &by
   return Status::ok();
 }
 
+// A view names its source's bytes (Plan.h): one level deep, a temporary over a temporary
+// or output, same dtype and offset, never larger. Liveness then treats it as its source.
+Status verifyViews(const Plan &plan, const std::vector<int64_t> &bytes) {
+  for (size_t i = 0; i < plan.buffers.size(); ++i) {
+    const PlanBuffer &view = plan.buffers[i];
+    int32_t id = static_cast<int32_t>(i), source = view.viewOf;
+    if (source == -1)
+      continue;
+    if (source < 0 || static_cast<size_t>(source) >= plan.buffers.size() || source == id)
+      return errorf("plan ", describe(plan, id), ": view_of ", source,
+                    " is neither -1 nor the id of another buffer");
+    const PlanBuffer &target = plan.buffers[source];
+    if (target.viewOf != -1)
+      return errorf("plan ", describe(plan, id), " views ", describe(plan, source),
+                    ", itself a view; a view names the buffer that holds the bytes");
+    if (view.role != BufferRole::Temporary ||
+        (target.role != BufferRole::Temporary && target.role != BufferRole::Output))
+      return errorf("plan ", describe(plan, id), " is a ", bufferRoleName(view.role),
+                    " viewing a ", bufferRoleName(target.role),
+                    "; a view is a temporary over a temporary or output");
+    if (view.dtype != target.dtype || bytes[i] > bytes[source] || view.offset != target.offset)
+      return errorf("plan ", describe(plan, id), " must have the dtype and offset of the ",
+                    describe(plan, source), " it views and no more bytes");
+  }
+  return Status::ok();
+}
+
 // Non-persistent buffers may share bytes only when their live ranges (first write to last
-// read; outputs and update sources stay live to the end of the step) do not overlap. A sweep over
-// launches keeps the live buffers ordered by offset; since they are pairwise disjoint, a new buffer
-// need only be compared with its neighbours.
+// read; outputs and update sources stay live to the end of the step) do not overlap; a read of a
+// view is a read of its source. A sweep over launches keeps the live buffers ordered by offset;
+// since they are pairwise disjoint, a new buffer need only be compared with its neighbours.
 Status verifyTemporariesDisjoint(const Plan &plan, const std::vector<int64_t> &bytes) {
   size_t n = plan.buffers.size();
+  auto bytesOwner = [&](int32_t id) {
+    return plan.buffers[id].viewOf >= 0 ? plan.buffers[id].viewOf : id;
+  };
   std::vector<int64_t> firstRead(n, -1), firstWrite(n, -1), lastUse(n, -1);
   for (size_t l = 0; l < plan.launches.size(); ++l) {
     int64_t at = static_cast<int64_t>(l);
-    for (int32_t id : plan.launches[l].inputs) {
+    for (int32_t input : plan.launches[l].inputs) {
+      int32_t id = bytesOwner(input);
       if (firstRead[id] < 0)
         firstRead[id] = at;
       lastUse[id] = at;
@@ -133,13 +165,13 @@ Status verifyTemporariesDisjoint(const Plan &plan, const std::vector<int64_t> &b
   std::vector<bool> updateSource(n, false);
   for (const PlanUpdate &update : plan.updates)
     if (update.source >= 0 && static_cast<size_t>(update.source) < n)
-      updateSource[update.source] = true;
+      updateSource[bytesOwner(update.source)] = true;
   int64_t end = static_cast<int64_t>(plan.launches.size());
   std::vector<std::vector<int32_t>> startsAt(plan.launches.size()),
       endsAt(plan.launches.size() + 1);
   for (size_t i = 0; i < n; ++i) {
     const PlanBuffer &buffer = plan.buffers[i];
-    if (isPersistentRole(buffer.role))
+    if (isPersistentRole(buffer.role) || buffer.viewOf >= 0)
       continue;
     int32_t id = static_cast<int32_t>(i);
     if (buffer.role == BufferRole::Output && firstWrite[i] < 0)
@@ -196,6 +228,9 @@ Status verifyLaunches(const Plan &plan, const PlanCheckOptions &options) {
       if (plan.buffers[id].role == BufferRole::Input)
         return errorf("plan launch ", l, " ('", launch.kernel, "') writes input ",
                       describe(plan, id), ", which the runtime owns");
+      if (plan.buffers[id].viewOf >= 0)
+        return errorf("plan launch ", l, " ('", launch.kernel, "') writes ", describe(plan, id),
+                      ", a view; views are read-only");
     }
   }
   return Status::ok();
@@ -244,6 +279,7 @@ Status verifyPlan(const Plan &plan, const PlanCheckOptions &options) {
                     " has the same name");
   }
   DS_RETURN_IF_ERROR(verifyPersistentDisjoint(plan, bytes));
+  DS_RETURN_IF_ERROR(verifyViews(plan, bytes));
   DS_RETURN_IF_ERROR(verifyLaunches(plan, options));
   DS_RETURN_IF_ERROR(verifyTemporariesDisjoint(plan, bytes));
   return verifyUpdates(plan);

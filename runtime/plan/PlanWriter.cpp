@@ -112,6 +112,7 @@ std::vector<uint8_t> buffersSection(const Plan &plan) {
       sink.i64(d);
     sink.i64(buffer.offset);
     sink.str(buffer.init);
+    sink.i32(buffer.viewOf);
   }
   return std::move(sink.bytes());
 }

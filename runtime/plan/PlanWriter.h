@@ -13,7 +13,7 @@
 //               model_type, spec (strings), batch, seq, vocab_size, mtp_depth,
 //               persistent_bytes, arena_bytes (ints), initializer_range (float)
 //   "buffers":  u32 n, then per buffer: str name | str role | str dtype | u32 rank |
-//               i64 dims[rank] | i64 offset | str init
+//               i64 dims[rank] | i64 offset | str init | i32 view_of (-1: not a view)
 //   "launches": u32 n, then per launch: str kernel | u32 n_in | i32 ids[n_in] |
 //               u32 n_out | i32 ids[n_out] | u32 n_attrs | n_attrs x (str name | attr value)
 //   "updates":  u32 n, then per update: i32 source | i32 target

@@ -22,3 +22,35 @@ dsx.program @offset_outside attributes {arena_bytes = 512 : i64, persistent_byte
   // expected-error @+1 {{bytes [448, 576) lie outside its region [192, 512)}}
   %0 = dsx.buffer temporary "t" at 448 : memref<4x8xf32>
 }
+// -----
+dsx.program @view_of_param {
+  %0 = dsx.buffer param "w" {init = "normal"} : memref<4x8xf32>
+  // expected-error @+1 {{views the param buffer 'w'; only temporary and output buffers can be viewed}}
+  %1 = dsx.view %0 : memref<4x8xf32> to memref<32xf32>
+}
+// -----
+dsx.program @view_of_view {
+  %0 = dsx.buffer temporary : memref<4x8xf32>
+  %1 = dsx.view %0 : memref<4x8xf32> to memref<32xf32>
+  // expected-error @+1 {{source must be a dsx.buffer result; a view of a view names the buffer they both view}}
+  %2 = dsx.view %1 : memref<32xf32> to memref<2x16xf32>
+}
+// -----
+dsx.program @view_changes_type {
+  %0 = dsx.buffer temporary : memref<4x8xf32>
+  // expected-error @+1 {{element type 'bf16' differs from the source's 'f32'}}
+  %1 = dsx.view %0 : memref<4x8xf32> to memref<32xbf16>
+}
+// -----
+dsx.program @view_changes_size {
+  %0 = dsx.buffer temporary : memref<4x8xf32>
+  // expected-error @+1 {{has 16 elements but its source has 32}}
+  %1 = dsx.view %0 : memref<4x8xf32> to memref<16xf32>
+}
+// -----
+dsx.program @launch_writes_view {
+  %0 = dsx.buffer temporary : memref<4x8xf32>
+  %1 = dsx.view %0 : memref<4x8xf32> to memref<32xf32>
+  // expected-error @+1 {{output #0 is a dsx.view; views are read-only, write their source}}
+  dsx.launch "fill"() -> (%1) attrs {value = 1.0 : f64} : () -> memref<32xf32>
+}

@@ -17,3 +17,20 @@ module {
     dsx.update %3 to %1 : memref<4x8xf32>
   }
 }
+
+// -----
+
+// CHECK-LABEL: dsx.program @views
+// CHECK: %[[T:.*]] = dsx.buffer temporary : memref<2x3x4xf32>
+// CHECK: %[[V:.*]] = dsx.view %[[T]] : memref<2x3x4xf32> to memref<6x4xf32>
+// CHECK: dsx.launch "scale"(%[[V]]) -> (%{{.*}}) attrs {factor = 2.000000e+00 : f64} : (memref<6x4xf32>) -> memref<6x4xf32>
+module {
+  dsx.program @views {
+    %0 = dsx.buffer input "x" : memref<2x3x4xf32>
+    %1 = dsx.buffer temporary : memref<2x3x4xf32>
+    dsx.launch "scale"(%0) -> (%1) attrs {factor = 2.0 : f64} : (memref<2x3x4xf32>) -> memref<2x3x4xf32>
+    %2 = dsx.view %1 : memref<2x3x4xf32> to memref<6x4xf32>
+    %3 = dsx.buffer output "y" : memref<6x4xf32>
+    dsx.launch "scale"(%2) -> (%3) attrs {factor = 2.0 : f64} : (memref<6x4xf32>) -> memref<6x4xf32>
+  }
+}

@@ -33,7 +33,7 @@ int32_t add(Plan &plan, std::string name, BufferRole role, DType dtype, std::vec
   return static_cast<int32_t>(plan.buffers.size() - 1);
 }
 
-// A small but complete plan: every role, every attribute kind, an update.
+// A small but complete plan: every role, every attribute kind, a view, an update.
 Plan samplePlan() {
   Plan plan;
   plan.specJson = R"({"model_type":"deepseek_v3","hidden_size":8})";
@@ -51,6 +51,8 @@ Plan samplePlan() {
   int32_t hidden = add(plan, "hidden", BufferRole::Temporary, DType::BF16, {2, 3, 8});
   int32_t newWeight = add(plan, "", BufferRole::Temporary, DType::F32, {8});
   int32_t loss = add(plan, "loss", BufferRole::Output, DType::F32, {});
+  int32_t flatHidden = add(plan, "", BufferRole::Temporary, DType::BF16, {6, 8});
+  plan.buffers[flatHidden].viewOf = hidden;
   PlanLaunch first;
   first.kernel = "embedding";
   first.inputs = {tokens, weight};
@@ -62,7 +64,7 @@ Plan samplePlan() {
   first.attrs.all()["score_func"].text = "sigmoid";
   PlanLaunch second;
   second.kernel = "rms_norm";
-  second.inputs = {hidden, bias, moment};
+  second.inputs = {hidden, bias, moment, flatHidden};
   second.outputs = {newWeight, loss};
   plan.launches = {first, second};
   plan.updates = {{newWeight, weight}};
@@ -111,6 +113,7 @@ void expectSame(const Plan &a, const Plan &b) {
     EXPECT_EQ(a.buffers[i].shape, b.buffers[i].shape);
     EXPECT_EQ(a.buffers[i].offset, b.buffers[i].offset);
     EXPECT_EQ(a.buffers[i].init, b.buffers[i].init);
+    EXPECT_EQ(a.buffers[i].viewOf, b.buffers[i].viewOf);
   }
   ASSERT_EQ(a.launches.size(), b.launches.size());
   for (size_t i = 0; i < a.launches.size(); ++i) {

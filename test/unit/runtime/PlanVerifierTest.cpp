@@ -53,6 +53,53 @@ TEST(PlanVerifier, AcceptsAValidPlanAndReuse) {
   EXPECT_TRUE(verifyPlan(plan).isOk()) << verifyPlan(plan).message();
 }
 
+// A view (t1 as [4, 4]) read by launch 2 keeps t1's bytes live there: t3, written by
+// launch 2, may no longer take them.
+TEST(PlanVerifier, ViewsKeepTheirSourceLive) {
+  Plan plan = validPlan();
+  int32_t view = add(plan, "", BufferRole::Temporary, {4, 4});
+  plan.buffers[view].viewOf = 1;
+  plan.launches[2].inputs.push_back(view);
+  ASSERT_TRUE(layoutPlanWithoutReuse(plan).isOk());
+  EXPECT_EQ(plan.buffers[view].offset, plan.buffers[1].offset);
+  EXPECT_TRUE(verifyPlan(plan).isOk()) << verifyPlan(plan).message();
+  plan.buffers[3].offset = plan.buffers[1].offset;
+  expectError(plan, "overlaps live buffer 1 ('t1') at launch 2");
+}
+
+TEST(PlanVerifier, RejectsMalformedViews) {
+  auto withView = [](int32_t source, std::vector<int64_t> shape) {
+    Plan plan = validPlan();
+    int32_t view = add(plan, "", BufferRole::Temporary, std::move(shape));
+    plan.buffers[view].viewOf = source;
+    plan.launches[3].inputs.push_back(view);
+    EXPECT_TRUE(layoutPlanWithoutReuse(plan).isOk());
+    return plan;
+  };
+  Plan plan = withView(2, {4, 4});
+  ASSERT_TRUE(verifyPlan(plan).isOk()) << verifyPlan(plan).message();
+  plan.buffers.back().viewOf = 42;
+  expectError(plan, "view_of 42 is neither -1 nor the id of another buffer");
+  plan = withView(0, {16});
+  expectError(plan, "is a temporary viewing a param; a view is a temporary over a temporary or output");
+  plan = withView(2, {17});
+  expectError(plan, "must have the dtype and offset of the buffer 2 ('t2') it views and no more bytes");
+  plan = withView(2, {16});
+  plan.buffers.back().offset += 64;
+  expectError(plan, "must have the dtype and offset");
+  plan = withView(2, {16});
+  int32_t viewOfView = add(plan, "", BufferRole::Temporary, {16});
+  plan.buffers[viewOfView].viewOf = static_cast<int32_t>(plan.buffers.size() - 2);
+  plan.buffers[viewOfView].offset = plan.buffers[2].offset;
+  expectError(plan, "itself a view");
+  plan = withView(2, {16});
+  plan.launches[3].outputs.push_back(static_cast<int32_t>(plan.buffers.size() - 1));
+  expectError(plan, "a view; views are read-only");
+  plan = withView(3, {16});
+  plan.launches[0].inputs.push_back(static_cast<int32_t>(plan.buffers.size() - 1));
+  expectError(plan, "buffer 3 ('t3') is read by launch 0 before any earlier launch writes it");
+}
+
 TEST(PlanVerifier, RejectsOverlapOfLiveTemporaries) {
   Plan plan = validPlan();
   plan.buffers[2].offset = plan.buffers[1].offset; // t2 is written while t1 is read
@@ -151,8 +198,8 @@ TEST(PlanVerifier, NamesInitsAndMeta) {
   plan.batch = 0;
   expectError(plan, "batch 0 and seq 4 must be positive");
   plan = validPlan();
-  plan.version = 2;
-  expectError(plan, "format version 2 is not supported");
+  plan.version = 1;
+  expectError(plan, "format version 1 is not supported");
   plan = validPlan();
   PlanCheckOptions options;
   options.kernelExists = [](const std::string &k) { return k == "linear"; };
