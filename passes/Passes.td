@@ -80,6 +80,55 @@ def DsLowerToExec : Pass<"ds-lower-to-exec", "mlir::ModuleOp"> {
   ];
 }
 
+def DsFuse : Pass<"ds-fuse", "mlir::ModuleOp"> {
+  let summary = "fuse chains of dsx launches into one kernel each; reshapes become views";
+  let description = [{
+    Runs on every dsx.program after ds-lower-to-exec and before ds-plan-memory. DESIGN.md
+    places fusion on the ds graph; it works on launches instead because the launch is the
+    unit it removes, the same launch list is what the runtime executes and what the report
+    counts, and the buffers of the launches it removes simply vanish before memory is
+    planned. Every rewrite is bit-identical by construction: a fused kernel performs the
+    same FP32 operations in the same order as the launches it replaces, and a buffer it
+    no longer writes is one whose rounding would have been exact (same element type) or,
+    where rounding could differ, the fusion requires an FP32 intermediate. In order:
+      1. views: a reshape whose result is a temporary and whose operand is a temporary or
+         output becomes a dsx.view of the operand (no launch, no bytes moved);
+      2. concat: add(slice_grad(a), slice_grad(b)) whose two slices tile the dimension
+         becomes concat(a, b) (a zero added to x is x; only the sign of a zero result
+         may differ, -0 + 0 being +0);
+      3. rope_partial(_grad): concat(slice(x), rope(slice(x))) along the last dimension,
+         the parts covering x in order, becomes one rope over a channel window of x that
+         copies the other channels (MLA's query, V2 report §2.1.3), and likewise for
+         rope_grad;
+      4. mla_rope_key(_grad): MLA's key, concat(slice(kv_up), expand(rope(view(slice(
+         kv_a))))), becomes one kernel, and its backward (the slices of the key gradient,
+         expand_grad, rope_grad and the concat that rebuilds kv_up's gradient) another;
+      5. add_rms_norm: a residual add and the rms_norm of its sum become one kernel writing
+         both; rms_norm_grad_add: rms_norm_grad whose FP32 input gradient only feeds an add
+         becomes one kernel writing the sum;
+      6. adamw_multi / bias_update_multi: the optimizer launches of equal attributes, in
+         schedule order, become one multi-tensor launch per group of at most
+         optimizer-group-bytes of parameters (each parameter's update is unchanged).
+    An intermediate fuses away only when it is a temporary read by nothing outside the
+    group, and the fused launch takes the place of the group's first launch after its
+    inputs are written, provided no launch outside the group reads an output earlier.
+    With `report`, a remark gives the launches and the bytes moved per step (the bytes
+    every launch reads and writes) before and after, and the rewrites of each kind.
+  }];
+  let options = [
+    Option<"optimizerGroupBytes", "optimizer-group-bytes", "int64_t", "268435456",
+           "parameter bytes one adamw_multi launch updates at most (0: no limit); its "
+           "outputs and the gradients it reads are live together, so a larger group "
+           "raises the arena's peak by up to this much">,
+    Option<"report", "report", "bool", "false",
+           "emit a remark with launches and bytes moved per step before and after fusion">
+  ];
+  let statistics = [
+    Statistic<"numViews", "views", "reshape launches turned into views">,
+    Statistic<"numFused", "fused-launches", "launches removed by fusion (views excluded)">
+  ];
+}
+
 def DsPlanMemory : Pass<"ds-plan-memory", "mlir::ModuleOp"> {
   let summary = "give every dsx buffer an offset: persistent region, then a reused arena";
   let description = [{

@@ -73,6 +73,36 @@ Status gradNorm(KernelCall &call);
 Status adamw(KernelCall &call);
 Status biasUpdate(KernelCall &call);
 
+// Fused kernels of ds-fuse (passes/fuse/Fusions.h), each the launches it replaces run as
+// one. Operand layouts:
+//   adamw_multi        in: lr, step, grad_norm, (param, grad, exp_avg, exp_avg_sq) per
+//                      tensor; out: (new_param, new_exp_avg, new_exp_avg_sq) per tensor;
+//                      attrs as adamw
+//   bias_update_multi  in: (bias, counts) per tensor; out: new_bias per tensor; gamma
+//   rope_partial       in: x [B, S, H, D]; out: x with channels [offset, offset + size)
+//                      rotated as rope rotates a [B, S, H, size] tensor; rope's attrs,
+//                      offset, size. rope_partial_grad: the same with rope_grad
+//   mla_rope_key       in: kv_up [B, S, H, nope + Dv], kv_a [B, S, R + Dr]; out: k [B, S,
+//                      H, nope + Dr] = kv_up[..., :nope] | rope(kv_a[..., R:R+Dr]) on every
+//                      head; rope's attrs, nope_dim, rope_offset (= R)
+//   mla_rope_key_grad  in: dk [B, S, H, nope + Dr], dv [B, S, H, Dv]; out: kv_up_grad =
+//                      dk[..., :nope] | dv, pe_grad [B, S, 1, Dr] = rope_grad(sum over
+//                      heads of dk[..., nope:]); rope's attrs, nope_dim
+//   add_rms_norm       in: a, b, weight; out: sum = a + b, rms_norm(sum, weight); eps
+//   rms_norm_grad_add  in: input, weight, result_grad, residual_grad; out: residual_grad
+//                      + input_grad, weight_grad (of rms_norm_grad); eps
+// Optimizer.cpp
+Status adamwMulti(KernelCall &call);
+Status biasUpdateMulti(KernelCall &call);
+// Rope.cpp
+Status ropePartial(KernelCall &call);
+Status ropePartialGrad(KernelCall &call);
+Status mlaRopeKey(KernelCall &call);
+Status mlaRopeKeyGrad(KernelCall &call);
+// RmsNorm.cpp
+Status addRmsNorm(KernelCall &call);
+Status rmsNormGradAdd(KernelCall &call);
+
 // Runtime helpers emitted by ds-lower-to-exec (not ds ops).
 Status fill(KernelCall &call);
 Status copy(KernelCall &call);

@@ -224,4 +224,29 @@ int64_t product(const std::vector<int64_t> &shape, int64_t begin, int64_t end) {
   return n;
 }
 
+ScratchTensor::ScratchTensor(DType dtype, std::vector<int64_t> shape) {
+  view_.dtype = dtype;
+  view_.shape = std::move(shape);
+  bytes_.resize(view_.sizeInBytes());
+  view_.data = bytes_.data();
+}
+
+TensorView ScratchTensor::reshaped(std::vector<int64_t> shape) const {
+  TensorView view = view_;
+  view.shape = std::move(shape);
+  return view;
+}
+
+Status runStage(const char *fused, KernelFn kernel, std::vector<TensorView> inputs,
+                std::vector<TensorView> outputs, const KernelAttrs &attrs) {
+  KernelCall call;
+  call.inputs = std::move(inputs);
+  call.outputs = std::move(outputs);
+  call.attrs = attrs;
+  Status status = kernel(call);
+  if (!status.isOk())
+    return errorf(fused, ": ", status.message());
+  return Status::ok();
+}
+
 } // namespace ds::rt::cpu

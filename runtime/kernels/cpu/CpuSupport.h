@@ -108,6 +108,27 @@ bool copyElements(const TensorView &src, int64_t srcOffset, const TensorView &ds
 /// Product of dims [begin, end) of `shape`.
 int64_t product(const std::vector<int64_t> &shape, int64_t begin, int64_t end);
 
+/// A host tensor a fused CPU kernel owns for an intermediate: the buffer one of the
+/// launches it replaces would have written. The fused CPU kernels run those launches'
+/// kernels literally, stage by stage (runStage), so that fusion never changes a bit of
+/// the reference's results.
+class ScratchTensor {
+public:
+  ScratchTensor(DType dtype, std::vector<int64_t> shape);
+  const TensorView &view() const { return view_; }
+  /// The same bytes under another shape of as many elements (a dsx.view).
+  TensorView reshaped(std::vector<int64_t> shape) const;
+
+private:
+  std::vector<uint8_t> bytes_;
+  TensorView view_;
+};
+
+/// Runs one stage of fused kernel `fused`: `kernel` on `inputs` -> `outputs` with
+/// `attrs`; an error names both kernels ("rope_partial: rope: ...").
+Status runStage(const char *fused, KernelFn kernel, std::vector<TensorView> inputs,
+                std::vector<TensorView> outputs, const KernelAttrs &attrs = {});
+
 } // namespace ds::rt::cpu
 
 #endif

@@ -9,6 +9,9 @@
 // b_i += gamma * sign(mean load - load_i), so an overloaded expert becomes less likely to
 // be selected next step. sign(0) = 0.
 //
+// adamw_multi and bias_update_multi (ds-fuse) update many tensors in one launch, each by
+// the single kernel itself, so a fused step updates every tensor bit for bit as before.
+//
 // adamw and bias_update read an element before writing it: outputs may alias inputs.
 //
 //===----------------------------------------------------------------------===//
@@ -123,6 +126,42 @@ Status biasUpdate(KernelCall &call) {
   for (int64_t e = 0; e < experts; ++e) {
     float sign = meanLoad > counts[e] ? 1.0f : (meanLoad < counts[e] ? -1.0f : 0.0f);
     newBias[e] = bias[e] + step * sign;
+  }
+  return Status::ok();
+}
+
+Status adamwMulti(KernelCall &call) {
+  const char *k = "adamw_multi";
+  size_t tensors = call.inputs.size() < 3 ? 0 : (call.inputs.size() - 3) / 4;
+  if (call.inputs.size() != 3 + 4 * tensors || call.outputs.size() != 3 * tensors)
+    return errorf(k, ": expected lr, step, grad_norm, then 4 inputs (param, grad, exp_avg, "
+                     "exp_avg_sq) and 3 outputs per tensor; got ",
+                  call.inputs.size(), " inputs and ", call.outputs.size(), " outputs");
+  for (size_t t = 0; t < tensors; ++t) {
+    KernelCall one;
+    one.inputs.assign(call.inputs.begin() + 3 + 4 * t, call.inputs.begin() + 7 + 4 * t);
+    one.inputs.insert(one.inputs.end(), call.inputs.begin(), call.inputs.begin() + 3);
+    one.outputs.assign(call.outputs.begin() + 3 * t, call.outputs.begin() + 3 * (t + 1));
+    one.attrs = call.attrs;
+    if (Status status = adamw(one); !status.isOk())
+      return errorf(k, ": tensor ", t, ": ", status.message());
+  }
+  return Status::ok();
+}
+
+Status biasUpdateMulti(KernelCall &call) {
+  const char *k = "bias_update_multi";
+  size_t tensors = call.outputs.size();
+  if (call.inputs.size() != 2 * tensors)
+    return errorf(k, ": expected 2 inputs (bias, counts) per output (new_bias); got ",
+                  call.inputs.size(), " inputs and ", tensors, " outputs");
+  for (size_t t = 0; t < tensors; ++t) {
+    KernelCall one;
+    one.inputs = {call.inputs[2 * t], call.inputs[2 * t + 1]};
+    one.outputs = {call.outputs[t]};
+    one.attrs = call.attrs;
+    if (Status status = biasUpdate(one); !status.isOk())
+      return errorf(k, ": tensor ", t, ": ", status.message());
   }
   return Status::ok();
 }

@@ -7,6 +7,11 @@
 //   dw = sum over rows of dy * xhat
 //   dx = r * (g - xhat * mean(g * xhat))
 //
+// The residual fusions of ds-fuse (layouts in CpuKernels.h) run the add and the norm as
+// the unfused launches do: add_rms_norm normalizes the sum as stored, rms_norm_grad_add
+// adds the FP32 input gradient (IEEE addition commutes, so the operand order of the add it
+// replaces does not matter).
+//
 //===----------------------------------------------------------------------===//
 #include "runtime/kernels/cpu/CpuKernels.h"
 #include "runtime/kernels/cpu/CpuSupport.h"
@@ -95,6 +100,31 @@ Status rmsNormGrad(KernelCall &call) {
   for (int64_t j = 0; j < width; ++j)
     weightGrad[j] = static_cast<float>(weightGradSum[j]);
   return Status::ok();
+}
+
+Status addRmsNorm(KernelCall &call) {
+  const char *k = "add_rms_norm";
+  DS_RETURN_IF_ERROR(checkCall(call, k, {{"lhs", Elem::Float}, {"rhs", Elem::Float}, {"weight", Elem::Float}},
+                               {{"sum", Elem::Float}, {"result", Elem::Float}}));
+  KernelAttrs none;
+  DS_RETURN_IF_ERROR(
+      runStage(k, add, {call.inputs[0], call.inputs[1]}, {call.outputs[0]}, none));
+  return runStage(k, rmsNorm, {call.outputs[0], call.inputs[2]}, {call.outputs[1]}, call.attrs);
+}
+
+Status rmsNormGradAdd(KernelCall &call) {
+  const char *k = "rms_norm_grad_add";
+  DS_RETURN_IF_ERROR(checkCall(call, k,
+                               {{"input", Elem::Float},
+                                {"weight", Elem::Float},
+                                {"result_grad", Elem::Float},
+                                {"residual_grad", Elem::Float}},
+                               {{"sum", Elem::Float}, {"weight_grad", Elem::Float}}));
+  const TensorView &input = call.inputs[0];
+  ScratchTensor inputGrad(DType::F32, input.shape);
+  DS_RETURN_IF_ERROR(runStage(k, rmsNormGrad, {input, call.inputs[1], call.inputs[2]},
+                              {inputGrad.view(), call.outputs[1]}, call.attrs));
+  return runStage(k, add, {inputGrad.view(), call.inputs[3]}, {call.outputs[0]});
 }
 
 } // namespace ds::rt::cpu

@@ -14,6 +14,10 @@
 // Angles and their cos/sin are computed in double and rounded once to FP32. The backward
 // is the transposed rotation, scaled by the same factor.
 //
+// The fused kernels of MLA's RoPE chains (ds-fuse; layouts in CpuKernels.h) run the
+// slices, rotations, broadcasts and concats they replace stage by stage on scratch
+// tensors, so a fused plan computes exactly what the unfused one did.
+//
 //===----------------------------------------------------------------------===//
 #include "runtime/kernels/cpu/CpuKernels.h"
 #include "runtime/kernels/cpu/CpuSupport.h"
@@ -141,6 +145,124 @@ Status ropeGrad(KernelCall &call) {
   DS_RETURN_IF_ERROR(prepare("rope_grad", call, "result_grad", "input_grad", tables));
   rotate(call.inputs[0], call.outputs[0], tables, /*transpose=*/true);
   return Status::ok();
+}
+
+namespace {
+
+KernelAttrs sliceAttrs(int64_t dim, int64_t offset, int64_t size) {
+  KernelAttrs attrs;
+  attrs.setInt("dim", dim);
+  attrs.setInt("offset", offset);
+  attrs.setInt("size", size);
+  return attrs;
+}
+
+KernelAttrs concatAttrs(int64_t dim) {
+  KernelAttrs attrs;
+  attrs.setInt("dim", dim);
+  return attrs;
+}
+
+/// `shape` with its last dimension replaced by `size`.
+std::vector<int64_t> withLastDim(std::vector<int64_t> shape, int64_t size) {
+  shape.back() = size;
+  return shape;
+}
+
+/// rope_partial(_grad): the channels of x before, in and after the window, sliced; the
+/// window rotated by `rotate`; the three concatenated again.
+Status rotateWindow(KernelCall &call, const char *k, KernelFn rotate) {
+  DS_RETURN_IF_ERROR(checkCall(call, k, {{"input", Elem::Float}}, {{"result", Elem::Float}}));
+  const TensorView &x = call.inputs[0];
+  if (x.rank() != 4)
+    return errorf(k, ": input has shape ", x.shapeString(), ", expected [B, S, H, D]");
+  DS_RETURN_IF_ERROR(expectShape(k, "result", call.outputs[0], x.shape));
+  int64_t offset, size, width = x.dim(3);
+  DS_RETURN_IF_ERROR(requireInt(call.attrs, k, "offset", offset));
+  DS_RETURN_IF_ERROR(requireInt(call.attrs, k, "size", size));
+  if (offset < 0 || size <= 0 || offset + size > width)
+    return errorf(k, ": the rotated channels [", offset, ", ", offset + size,
+                  ") are not a non-empty range inside the last dimension of ", x.shapeString());
+  std::vector<ScratchTensor> pieces;
+  pieces.reserve(4);
+  std::vector<TensorView> parts;
+  for (auto [begin, end] : {std::pair{int64_t(0), offset}, std::pair{offset, offset + size},
+                            std::pair{offset + size, width}}) {
+    if (begin == end)
+      continue;
+    const TensorView &piece = pieces.emplace_back(x.dtype, withLastDim(x.shape, end - begin)).view();
+    DS_RETURN_IF_ERROR(runStage(k, slice, {x}, {piece}, sliceAttrs(3, begin, end - begin)));
+    if (begin != offset) {
+      parts.push_back(piece);
+      continue;
+    }
+    const TensorView &rotated = pieces.emplace_back(x.dtype, piece.shape).view();
+    DS_RETURN_IF_ERROR(runStage(k, rotate, {piece}, {rotated}, call.attrs));
+    parts.push_back(rotated);
+  }
+  return runStage(k, concat, parts, {call.outputs[0]}, concatAttrs(3));
+}
+
+} // namespace
+
+Status ropePartial(KernelCall &call) { return rotateWindow(call, "rope_partial", rope); }
+
+Status ropePartialGrad(KernelCall &call) {
+  return rotateWindow(call, "rope_partial_grad", ropeGrad);
+}
+
+Status mlaRopeKey(KernelCall &call) {
+  const char *k = "mla_rope_key";
+  DS_RETURN_IF_ERROR(checkCall(call, k, {{"kv_up", Elem::Float}, {"kv_a", Elem::Float}},
+                               {{"key", Elem::Float}}));
+  const TensorView &kvUp = call.inputs[0], &kvA = call.inputs[1], &key = call.outputs[0];
+  int64_t nopeDim, ropeOffset;
+  DS_RETURN_IF_ERROR(requireInt(call.attrs, k, "nope_dim", nopeDim));
+  DS_RETURN_IF_ERROR(requireInt(call.attrs, k, "rope_offset", ropeOffset));
+  if (key.rank() != 4 || kvUp.rank() != 4 || kvA.rank() != 3 || nopeDim <= 0 ||
+      nopeDim >= key.dim(3))
+    return errorf(k, ": expected kv_up [B, S, H, nope + Dv], kv_a [B, S, R + Dr] and key [B, "
+                     "S, H, nope + Dr] with 0 < nope_dim < nope + Dr; got ",
+                  kvUp.shapeString(), ", ", kvA.shapeString(), ", ", key.shapeString(),
+                  " and nope_dim ", nopeDim);
+  int64_t batch = key.dim(0), seq = key.dim(1), heads = key.dim(2);
+  int64_t ropeDim = key.dim(3) - nopeDim;
+  ScratchTensor nope(key.dtype, {batch, seq, heads, nopeDim});
+  ScratchTensor pe(key.dtype, {batch, seq, ropeDim});
+  ScratchTensor rotated(key.dtype, {batch, seq, 1, ropeDim});
+  ScratchTensor expanded(key.dtype, {batch, seq, heads, ropeDim});
+  DS_RETURN_IF_ERROR(runStage(k, slice, {kvUp}, {nope.view()}, sliceAttrs(3, 0, nopeDim)));
+  DS_RETURN_IF_ERROR(runStage(k, slice, {kvA}, {pe.view()}, sliceAttrs(2, ropeOffset, ropeDim)));
+  DS_RETURN_IF_ERROR(
+      runStage(k, rope, {pe.reshaped({batch, seq, 1, ropeDim})}, {rotated.view()}, call.attrs));
+  DS_RETURN_IF_ERROR(runStage(k, expand, {rotated.view()}, {expanded.view()}));
+  return runStage(k, concat, {nope.view(), expanded.view()}, {key}, concatAttrs(3));
+}
+
+Status mlaRopeKeyGrad(KernelCall &call) {
+  const char *k = "mla_rope_key_grad";
+  DS_RETURN_IF_ERROR(checkCall(call, k, {{"key_grad", Elem::Float}, {"value_grad", Elem::Float}},
+                               {{"kv_up_grad", Elem::Float}, {"pe_grad", Elem::Float}}));
+  const TensorView &keyGrad = call.inputs[0], &valueGrad = call.inputs[1];
+  int64_t nopeDim;
+  DS_RETURN_IF_ERROR(requireInt(call.attrs, k, "nope_dim", nopeDim));
+  if (keyGrad.rank() != 4 || nopeDim <= 0 || nopeDim >= keyGrad.dim(3))
+    return errorf(k, ": expected key_grad [B, S, H, nope + Dr] with 0 < nope_dim < nope + Dr; "
+                     "got ",
+                  keyGrad.shapeString(), " and nope_dim ", nopeDim);
+  int64_t batch = keyGrad.dim(0), seq = keyGrad.dim(1), heads = keyGrad.dim(2);
+  int64_t ropeDim = keyGrad.dim(3) - nopeDim;
+  DS_RETURN_IF_ERROR(expectShape(k, "pe_grad", call.outputs[1], {batch, seq, 1, ropeDim}));
+  ScratchTensor nope(keyGrad.dtype, {batch, seq, heads, nopeDim});
+  ScratchTensor pe(keyGrad.dtype, {batch, seq, heads, ropeDim});
+  ScratchTensor summed(keyGrad.dtype, {batch, seq, 1, ropeDim});
+  DS_RETURN_IF_ERROR(runStage(k, slice, {keyGrad}, {nope.view()}, sliceAttrs(3, 0, nopeDim)));
+  DS_RETURN_IF_ERROR(
+      runStage(k, concat, {nope.view(), valueGrad}, {call.outputs[0]}, concatAttrs(3)));
+  DS_RETURN_IF_ERROR(
+      runStage(k, slice, {keyGrad}, {pe.view()}, sliceAttrs(3, nopeDim, ropeDim)));
+  DS_RETURN_IF_ERROR(runStage(k, expandGrad, {pe.view()}, {summed.view()}));
+  return runStage(k, ropeGrad, {summed.view()}, {call.outputs[1]}, call.attrs);
 }
 
 } // namespace ds::rt::cpu

@@ -137,4 +137,33 @@ TEST_F(SerializePlanTest, ReportsMissingMetadataAndUnplannedPrograms) {
       << message;
 }
 
+// A reshape fused into a dsx.view is a plan buffer viewing its source: same offset,
+// its own shape, read by the launch that read the reshape.
+TEST_F(SerializePlanTest, ViewsNameTheirSourceAtItsOffset) {
+  std::string step = kStep;
+  std::string cross = "%loss = ds.cross_entropy %e, %labels";
+  step.replace(step.find(cross), cross.size(),
+               "%flat = ds.reshape %e : (tensor<2x3x4xf32>) -> tensor<6x4xf32>\n"
+               "    %back = ds.reshape %flat : (tensor<6x4xf32>) -> tensor<2x3x4xf32>\n"
+               "    %loss = ds.cross_entropy %back, %labels");
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(step, &context);
+  ASSERT_TRUE(module);
+  mlir::PassManager pm(&context);
+  pm.addPass(createDsLowerToExec());
+  pm.addPass(createDsFuse());
+  pm.addPass(createDsPlanMemory());
+  ASSERT_TRUE(mlir::succeeded(pm.run(*module)));
+  mlir::FailureOr<rt::Plan> plan = buildRuntimePlan(*module);
+  ASSERT_TRUE(mlir::succeeded(plan));
+  const rt::PlanLaunch &loss = plan->launches[4];
+  ASSERT_EQ(loss.kernel, "cross_entropy");
+  const rt::PlanBuffer &logits = plan->buffers[loss.inputs[0]];
+  const rt::PlanBuffer &embedded = plan->buffers[plan->launches[1].outputs[0]];
+  ASSERT_EQ(plan->launches[1].kernel, "embedding");
+  EXPECT_EQ(logits.viewOf, plan->launches[1].outputs[0]);
+  EXPECT_EQ(logits.offset, embedded.offset);
+  EXPECT_EQ(logits.shape, (std::vector<int64_t>{2, 3, 4}));
+  EXPECT_EQ(logits.role, rt::BufferRole::Temporary);
+}
+
 } // namespace
