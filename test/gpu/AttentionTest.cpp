@@ -14,8 +14,10 @@ struct AttentionShape {
   int64_t batch, seq, heads, qkDim, vDim;
 };
 
-const AttentionShape kShapes[] = {{1, 1, 1, 8, 8},      {2, 33, 3, 24, 40},
-                                  {1, 70, 2, 192, 128}, {1, 129, 1, 72, 17},
+const AttentionShape kShapes[] = {{1, 1, 1, 8, 8},
+                                  {2, 33, 3, 24, 40},
+                                  {1, 70, 2, 192, 128},
+                                  {1, 129, 1, 72, 17},
                                   {2, 300, 2, 192, 128}};
 
 /// |cuda - cpu| <= rtol * |cpu| + atol * max|cpu| for the result and for the gradients.
@@ -25,10 +27,10 @@ struct Bounds {
 
 void checkAgainstCpu(const AttentionShape &s, DType dtype, bool causal, const char *math,
                      const Bounds &bounds, std::mt19937 &rng) {
-  SCOPED_TRACE(std::string(dtypeName(dtype)) + " math=" + math + " batch=" +
-               std::to_string(s.batch) + " seq=" + std::to_string(s.seq) + " heads=" +
-               std::to_string(s.heads) + " dqk=" + std::to_string(s.qkDim) + " dv=" +
-               std::to_string(s.vDim) + (causal ? " causal" : " full"));
+  SCOPED_TRACE(std::string(dtypeName(dtype)) + " math=" + math +
+               " batch=" + std::to_string(s.batch) + " seq=" + std::to_string(s.seq) +
+               " heads=" + std::to_string(s.heads) + " dqk=" + std::to_string(s.qkDim) +
+               " dv=" + std::to_string(s.vDim) + (causal ? " causal" : " full"));
   KernelAttrs attrs;
   attrs.setFloat("scale", 1.0 / std::sqrt(double(s.qkDim)));
   attrs.setInt("causal", causal);
@@ -43,12 +45,12 @@ void checkAgainstCpu(const AttentionShape &s, DType dtype, bool causal, const ch
   ASSERT_TRUE(runBoth({"attention", {q, k, v}, {outputLike(dtype, vShape)}, attrs}, r));
   EXPECT_TRUE(allClose("result", r.cuda[0], r.cpu[0], bounds.rtol, bounds.resultAtol));
   HostTensor out = r.cpu[0];
-  ASSERT_TRUE(runBoth({"attention_grad",
-                       {q, k, v, out, randomFloats(dtype, vShape, rng)},
-                       {outputLike(dtype, qkShape), outputLike(dtype, qkShape),
-                        outputLike(dtype, vShape)},
-                       attrs},
-                      r));
+  ASSERT_TRUE(
+      runBoth({"attention_grad",
+               {q, k, v, out, randomFloats(dtype, vShape, rng)},
+               {outputLike(dtype, qkShape), outputLike(dtype, qkShape), outputLike(dtype, vShape)},
+               attrs},
+              r));
   const char *names[] = {"query_grad", "key_grad", "value_grad"};
   for (int i = 0; i < 3; ++i)
     EXPECT_TRUE(allClose(names[i], r.cuda[i], r.cpu[i], bounds.rtol, bounds.gradAtol));
@@ -58,8 +60,8 @@ TEST(CudaAttention, ForwardAndGradMatchCpu) {
   DS_REQUIRE_CUDA();
   std::mt19937 rng(60);
   for (DType dtype : {DType::F32, DType::BF16}) {
-    Bounds bounds = dtype == DType::BF16 ? Bounds{kBf16Rtol, kBf16Atol, 8e-3}
-                                         : Bounds{kF32Rtol, 1e-5, 2e-5};
+    Bounds bounds =
+        dtype == DType::BF16 ? Bounds{kBf16Rtol, kBf16Atol, 8e-3} : Bounds{kF32Rtol, 1e-5, 2e-5};
     for (const AttentionShape &s : kShapes)
       for (bool causal : {true, false})
         checkAgainstCpu(s, dtype, causal, "f32", bounds, rng);
