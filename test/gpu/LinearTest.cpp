@@ -139,5 +139,60 @@ TEST(CudaGroupedLinear, CountsThatMissTheRowsAreAnError) {
       << result.message();
 }
 
+
+// math = bf16 / tf32 (ds-gemm-precision) against the CPU's emulation, which rounds both
+// operands to the format (nearest even) before its FP32 sum. cuBLASLt may keep more
+// precision than asked (with F32 operands it runs TF32 kernels for FAST_16BF), and may
+// break ties or truncate differently, so the bound is a few BF16 (TF32) operand ulps
+// summed over K, not summation order.
+TEST(CudaLinear, TensorCoreMathWithinRoundingOfTheCpuEmulation) {
+  DS_REQUIRE_CUDA();
+  std::mt19937 rng(4);
+  for (const char *math : {"bf16", "tf32"})
+    for (const char *kernel : {"linear", "linear_dgrad", "linear_wgrad"}) {
+      SCOPED_TRACE(std::string(kernel) + " math=" + math);
+      bool wgrad = std::string(kernel) == "linear_wgrad";
+      bool dgrad = std::string(kernel) == "linear_dgrad";
+      std::vector<int64_t> a = {3, 77, dgrad || wgrad ? int64_t(130) : int64_t(96)};
+      std::vector<int64_t> b = wgrad ? std::vector<int64_t>{3, 77, 96}
+                                     : std::vector<int64_t>{130, 96};
+      std::vector<int64_t> out = wgrad ? std::vector<int64_t>{130, 96}
+                                       : std::vector<int64_t>{3, 77, dgrad ? 96 : 130};
+      KernelCase c{kernel,
+                   {randomFloats(DType::F32, a, rng), randomFloats(DType::F32, b, rng)},
+                   {outputLike(DType::F32, out)}};
+      c.attrs.setString("math", math);
+      KernelResults r;
+      ASSERT_TRUE(runBoth(c, r));
+      double bound = std::string(math) == "bf16" ? 2e-2 : 4e-3;
+      EXPECT_TRUE(allClose("result", r.cuda[0], r.cpu[0], bound, bound));
+    }
+}
+
+TEST(CudaGroupedLinear, Bf16MathMatchesTheCpuEmulation) {
+  DS_REQUIRE_CUDA();
+  std::mt19937 rng(5);
+  HostTensor counts = int32s({4}, {5, 0, 17, 3});
+  KernelCase c{"grouped_linear",
+               {randomFloats(DType::F32, {25, 64}, rng),
+                randomFloats(DType::F32, {4, 48, 64}, rng), counts},
+               {outputLike(DType::F32, {25, 48})}};
+  c.attrs.setString("math", "bf16");
+  KernelResults r;
+  ASSERT_TRUE(runBoth(c, r));
+  EXPECT_TRUE(allClose("result", r.cuda[0], r.cpu[0], 2e-2, 2e-2));
+}
+
+TEST(CudaLinear, UnknownMathIsAnError) {
+  DS_REQUIRE_CUDA();
+  std::mt19937 rng(6);
+  KernelCase c{"linear",
+               {randomFloats(DType::F32, {4, 8}, rng), randomFloats(DType::F32, {6, 8}, rng)},
+               {outputLike(DType::F32, {4, 6})}};
+  c.attrs.setString("math", "fp16");
+  std::vector<HostTensor> out;
+  EXPECT_FALSE(runCuda(c, out));
+}
+
 } // namespace
 } // namespace ds::rt::gputest

@@ -10,7 +10,8 @@
 // remove the sync; a device-side grouped GEMM that reads counts on the GPU is the
 // replacement (DESIGN.md's "grouped GEMM with FP32 promotion").
 //
-// Empty experts launch nothing; their weight gradient is zeroed, as on the CPU.
+// Empty experts launch nothing; their weight gradient is zeroed, as on the CPU. The
+// attribute math rounds F32 operands to BF16 or TF32 on the tensor cores (Linear.cpp).
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/kernels/cuda/CudaKernels.h"
@@ -87,6 +88,8 @@ Status expertRowsTimesWeight(KernelCall &call, const char *k, const char *inName
   int64_t rows = in.dim(0);
   DS_RETURN_IF_ERROR(expectShape(k, outName, out, {rows, outCols}));
   cudaStream_t stream = streamOf(call);
+  LtOptions options;
+  DS_RETURN_IF_ERROR(readLtMath(k, call.attrs, options.math));
   std::vector<int64_t> offsets;
   DS_RETURN_IF_ERROR(hostOffsets(k, call.inputs[2], experts, rows, stream, offsets));
   if (inCols == 0)
@@ -100,7 +103,8 @@ Status expertRowsTimesWeight(KernelCall &call, const char *k, const char *inName
         k, stream, outCols, m, inCols,
         {offsetBytes(w, e * nOut * kDim), w.dtype, kDim, transposeWeight},
         {offsetBytes(in, offsets[e] * inCols), in.dtype, inCols, false},
-        const_cast<char *>(offsetBytes(out, offsets[e] * outCols)), out.dtype, outCols));
+        const_cast<char *>(offsetBytes(out, offsets[e] * outCols)), out.dtype, outCols,
+        options));
   }
   return Status::ok();
 }
@@ -129,6 +133,8 @@ Status groupedLinearWgrad(KernelCall &call) {
   int64_t rows = dy.dim(0);
   DS_RETURN_IF_ERROR(expectShape(k, "input", x, {rows, kDim}));
   cudaStream_t stream = streamOf(call);
+  LtOptions options;
+  DS_RETURN_IF_ERROR(readLtMath(k, call.attrs, options.math));
   std::vector<int64_t> offsets;
   DS_RETURN_IF_ERROR(hostOffsets(k, call.inputs[2], experts, rows, stream, offsets));
   int64_t sliceBytes = nOut * kDim * dtypeSize(dw.dtype);
@@ -143,7 +149,7 @@ Status groupedLinearWgrad(KernelCall &call) {
     DS_RETURN_IF_ERROR(ltMatmul(k, stream, kDim, nOut, m,
                                 {offsetBytes(x, offsets[e] * kDim), x.dtype, kDim, false},
                                 {offsetBytes(dy, offsets[e] * nOut), dy.dtype, nOut, true},
-                                slice, dw.dtype, kDim));
+                                slice, dw.dtype, kDim, options));
   }
   return Status::ok();
 }

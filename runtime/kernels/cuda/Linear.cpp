@@ -10,6 +10,9 @@
 //   dx^T [K, M] = (W as col-major [K, N])   · (dy as col-major [N, M])
 //   dW^T [K, N] = (x as col-major [K, M])   · (dy as col-major [N, M])^T
 //
+// The attribute math (ds-gemm-precision) puts F32 operands on the tensor cores, rounded
+// to BF16 or TF32 inside cuBLASLt, as the CPU kernels emulate (cpu/Gemm.h).
+//
 //===----------------------------------------------------------------------===//
 #include "runtime/kernels/cuda/CudaKernels.h"
 #include "runtime/kernels/cuda/CudaSupport.h"
@@ -46,10 +49,12 @@ Status linear(KernelCall &call) {
     return errorf(k, ": input has shape ", x.shapeString(), " but weight ", w.shapeString(),
                   " expects a last dimension of ", kDim);
   DS_RETURN_IF_ERROR(expectElements(k, "result", y, m * n));
+  LtOptions options;
+  DS_RETURN_IF_ERROR(readLtMath(k, call.attrs, options.math));
   if (kDim == 0)
     return zeroFill(k, y, streamOf(call));
   return ltMatmul(k, streamOf(call), n, m, kDim, {w.data, w.dtype, kDim, true},
-                  {x.data, x.dtype, kDim, false}, y.data, y.dtype, n);
+                  {x.data, x.dtype, kDim, false}, y.data, y.dtype, n, options);
 }
 
 Status linearDgrad(KernelCall &call) {
@@ -64,10 +69,12 @@ Status linearDgrad(KernelCall &call) {
     return errorf(k, ": result_grad has shape ", dy.shapeString(), " but weight ",
                   w.shapeString(), " has ", n, " output features");
   DS_RETURN_IF_ERROR(expectElements(k, "input_grad", dx, m * kDim));
+  LtOptions options;
+  DS_RETURN_IF_ERROR(readLtMath(k, call.attrs, options.math));
   if (n == 0)
     return zeroFill(k, dx, streamOf(call));
   return ltMatmul(k, streamOf(call), kDim, m, n, {w.data, w.dtype, kDim, false},
-                  {dy.data, dy.dtype, n, false}, dx.data, dx.dtype, kDim);
+                  {dy.data, dy.dtype, n, false}, dx.data, dx.dtype, kDim, options);
 }
 
 Status linearWgrad(KernelCall &call) {
@@ -82,10 +89,12 @@ Status linearWgrad(KernelCall &call) {
   if (x.dim(-1) != kDim || dy.dim(-1) != n || leadingRows(dy) != m)
     return errorf(k, ": result_grad ", dy.shapeString(), " and input ", x.shapeString(),
                   " do not fit weight_grad ", dw.shapeString());
+  LtOptions options;
+  DS_RETURN_IF_ERROR(readLtMath(k, call.attrs, options.math));
   if (m == 0)
     return zeroFill(k, dw, streamOf(call));
   return ltMatmul(k, streamOf(call), kDim, n, m, {x.data, x.dtype, kDim, false},
-                  {dy.data, dy.dtype, n, true}, dw.data, dw.dtype, kDim);
+                  {dy.data, dy.dtype, n, true}, dw.data, dw.dtype, kDim, options);
 }
 
 } // namespace ds::rt::cuda
