@@ -1,5 +1,6 @@
 #include "runtime/kernels/cuda/LtGemm.h"
 
+#include "runtime/kernels/cuda/Bf16Convert.h"
 #include "runtime/kernels/cuda/CudaSupport.h"
 
 #include <cublasLt.h>
@@ -82,6 +83,9 @@ struct LtState {
   std::map<int, cublasLtHandle_t> handles;
   std::map<std::pair<int, cudaStream_t>, void *> workspaces;
   std::map<PlanKey, Plan> plans;
+  /// Per (device, stream): BF16 copies of F32 operands of BF16-math products (grow-only,
+  /// stream-ordered so that a larger buffer never frees one a queued GEMM still reads).
+  std::map<std::pair<int, cudaStream_t>, std::pair<void *, size_t>> bf16Copies;
 };
 
 LtState &ltState() {
@@ -180,6 +184,61 @@ Status readLtMath(const char *kernel, const KernelAttrs &attrs, LtMath &math) {
   return Status::ok();
 }
 
+namespace {
+
+/// Elements from an operand's first to its last (column-major: `cols` columns of `rows`
+/// at stride ld, `batch` such matrices `stride` apart).
+int64_t operandSpan(int64_t rows, int64_t cols, int64_t ld, int64_t batch, int64_t stride) {
+  return (batch - 1) * stride + (cols - 1) * ld + rows;
+}
+
+/// A BF16 buffer of at least `bytes` private to (device, stream).
+Status bf16CopyBuffer(const char *kernel, int device, cudaStream_t stream, size_t bytes,
+                      void *&buffer) {
+  LtState &state = ltState();
+  std::lock_guard<std::mutex> lock(state.mutex);
+  auto &[data, size] = state.bf16Copies[{device, stream}];
+  if (size < bytes) {
+    if (data)
+      DS_RETURN_IF_ERROR(cudaCheck(cudaFreeAsync(data, stream), kernel,
+                                   "cudaFreeAsync(BF16 operand copies)"));
+    data = nullptr;
+    size = 0;
+    DS_RETURN_IF_ERROR(cudaCheck(cudaMallocAsync(&data, bytes, stream), kernel,
+                                 "cudaMallocAsync(BF16 operand copies)"));
+    size = bytes;
+  }
+  buffer = data;
+  return Status::ok();
+}
+
+/// BF16 math on F32 operands: round both into BF16 copies (Bf16Convert.h) and multiply
+/// those with FP32 accumulation, so the tensor cores run at their BF16 rate.
+Status bf16Matmul(const char *kernel, cudaStream_t stream, int device, int64_t m, int64_t n,
+                  int64_t k, const LtOperand &a, const LtOperand &b, void *d, DType dType,
+                  int64_t ldd, const LtOptions &options) {
+  int64_t spanA = operandSpan(a.transpose ? k : m, a.transpose ? m : k, a.ld, options.batch,
+                              options.strideA);
+  int64_t spanB = operandSpan(b.transpose ? n : k, b.transpose ? k : n, b.ld, options.batch,
+                              options.strideB);
+  size_t offsetB = (size_t(spanA) * 2 + 255) / 256 * 256;
+  void *copies = nullptr;
+  DS_RETURN_IF_ERROR(
+      bf16CopyBuffer(kernel, device, stream, offsetB + size_t(spanB) * 2, copies));
+  auto *copyA = static_cast<uint16_t *>(copies);
+  auto *copyB = reinterpret_cast<uint16_t *>(static_cast<char *>(copies) + offsetB);
+  DS_RETURN_IF_ERROR(
+      convertToBf16(kernel, static_cast<const float *>(a.data), copyA, spanA, stream));
+  DS_RETURN_IF_ERROR(
+      convertToBf16(kernel, static_cast<const float *>(b.data), copyB, spanB, stream));
+  LtOptions exact = options;
+  exact.math = LtMath::F32;
+  return ltMatmul(kernel, stream, m, n, k, {copyA, DType::BF16, a.ld, a.transpose},
+                  {copyB, DType::BF16, b.ld, b.transpose}, d, dType, ldd, exact);
+}
+
+} // namespace
+
 Status ltMatmul(const char *kernel, cudaStream_t stream, int64_t m, int64_t n, int64_t k,
                 const LtOperand &a, const LtOperand &b, void *d, DType dType, int64_t ldd,
                 const LtOptions &options) {
@@ -196,6 +255,8 @@ Status ltMatmul(const char *kernel, cudaStream_t stream, int64_t m, int64_t n, i
     return errorf(kernel, ": internal: a GEMM with k = 0 reached cuBLASLt");
   int device = 0;
   DS_RETURN_IF_ERROR(cudaCheck(cudaGetDevice(&device), kernel, "cudaGetDevice"));
+  if (options.math == LtMath::BF16 && a.dtype == DType::F32)
+    return bf16Matmul(kernel, stream, device, m, n, k, a, b, d, dType, ldd, options);
   int64_t operandBytes = dtypeSize(a.dtype), resultBytes = dtypeSize(dType);
   PlanKey key{device,
               m,
