@@ -15,7 +15,7 @@
 // With math = bf16 or tf32 (ds-gemm-precision) the operands of every product are rounded
 // first, as cuBLASLt's tensor-core products read them (runtime/kernels/cuda/Attention.cu
 // does these products with cuBLASLt): q, k, v and dO as loaded; P where it multiplies v
-// (forward) or dO (dV); dS where it multiplies k or q. The softmax, its statistics,
+// (forward) or dO (dV); dS' = scale * dS (scale applied first) where it multiplies k or q. The softmax, its statistics,
 // rowsum(P * dP) and dS itself are computed in FP32 from unrounded P and dP.
 //
 //===----------------------------------------------------------------------===//
@@ -147,7 +147,7 @@ void backwardHead(const Dims &d, int64_t b, int64_t h, double scale, bool causal
     const float *qRow = q.data() + i * d.qkDim;
     float *dQRow = dQ.data() + i * d.qkDim;
     for (int64_t j = 0; j < keys; ++j) {
-      float dS = roundForGemm(p[j] * (dP[j] - rowDotF), d.math) * scaleF;
+      float dS = roundForGemm(p[j] * (dP[j] - rowDotF) * scaleF, d.math);
       const float *kRow = kSlab.data() + j * d.qkDim;
       float *dKRow = dK.data() + j * d.qkDim;
       for (int64_t c = 0; c < d.qkDim; ++c) {

@@ -28,9 +28,8 @@
 // Arithmetic (the `math` attribute; the rounding points a CPU emulation must match):
 //  * "f32" (default): every GEMM in exact FP32 (CUBLAS_COMPUTE_32F).
 //  * "tf32" / "bf16": each GEMM rounds both of its operands, elementwise, to TF32 / BF16
-//    inside cuBLAS and accumulates in FP32 (BF16 is the coarsest rounding cuBLAS may
-//    apply: for these FP32 operands it ran TF32 kernels on an H100 with cuBLAS 13, so a
-//    CPU emulation that rounds to BF16 is the pessimistic bound). The rounded operands:
+//    and accumulates in FP32 (TF32 inside cuBLAS; BF16 into copies, nearest even, LtGemm.h,
+//    exactly as the CPU emulation rounds). The rounded operands:
 //      forward   Q and K (for S);            P and V (for O)
 //      backward  Q and K (for S, then P);    dO and V (for dP);    P and dO (for dV);
 //                dS' and K (for dQ);         dS' and Q (for dK)

@@ -42,9 +42,10 @@ struct LtOperand {
 enum class LtMath : uint8_t {
   F32,  // CUBLAS_COMPUTE_32F: exact FP32 products
   TF32, // CUBLAS_COMPUTE_32F_FAST_TF32: operands rounded to TF32 (10 mantissa bits)
-  BF16, // CUBLAS_COMPUTE_32F_FAST_16BF: operands rounded to BF16 (7 mantissa bits) at most;
-        // cuBLAS may keep more (on an H100, cuBLAS 13 ran TF32 kernels for F32 operands),
-        // so for BF16 tensor-core speed the operands must be BF16 themselves.
+  BF16, // operands rounded to BF16 (nearest even) into copies, then a BF16 x BF16 GEMM
+        // with FP32 accumulation: CUBLAS_COMPUTE_32F_FAST_16BF on the F32 operands would
+        // let cuBLAS run TF32 kernels (it does on an H100), at half the BF16 rate
+        // (Bf16Convert.h).
 };
 
 /// Reads a kernel's `math` attribute: "f32" (the default when absent), "tf32" or "bf16".
