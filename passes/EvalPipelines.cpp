@@ -48,6 +48,12 @@ void ds::addPlanLoweringStages(OpPassManager &pm, llvm::StringRef entry,
   DsLowerToExecOptions lower;
   lower.entry = entry.str();
   pm.addPass(createDsLowerToExec(lower));
+  if (options.fuse) {
+    DsFuseOptions fuse;
+    fuse.optimizerGroupBytes = options.optimizerGroupBytes;
+    fuse.report = options.fuseReport;
+    pm.addPass(createDsFuse(fuse));
+  }
   DsPlanMemoryOptions planMemory;
   planMemory.alignment = options.alignment;
   planMemory.report = options.memoryReport;

@@ -3,10 +3,10 @@
 // Besides the training step (Pipelines.h), a model compiles to two more plans, both from
 // the same @forward (built with BuildOptions::emitLogits) through the same stages:
 //   eval:      ds-decompose, canonicalize, cse, ds-lower-to-exec{entry=forward},
-//              ds-plan-memory: one forward pass; outputs loss, its parts, expert counts
-//              and "logits".
+//              ds-fuse, ds-plan-memory: one forward pass; outputs loss, its parts,
+//              expert counts and "logits".
 //   gradients: ds-decompose, ds-autodiff{gradients-only}, canonicalize, cse,
-//              ds-lower-to-exec{entry=gradients}, ds-plan-memory: forward and backward,
+//              ds-lower-to-exec{entry=gradients}, ds-fuse, ds-plan-memory: forward and backward,
 //              outputs as eval plus "grad.<param>" per parameter; no optimizer state, no
 //              lr/step inputs, no updates (docs/ir-conventions.md).
 //
@@ -31,8 +31,8 @@ llvm::StringRef planModeName(PlanMode mode);
 
 /// The stages every plan ends with, after differentiation: canonicalize and cse (the
 /// backward graph repeats forward values and leaves ops no gradient needs), ds-fp8-cast
-/// when options.precision is fp8, then ds-lower-to-exec of `entry` and ds-plan-memory
-/// with `options`' layout settings.
+/// when options.precision is fp8, then ds-lower-to-exec of `entry`, ds-fuse when
+/// options.fuse, and ds-plan-memory with `options`' layout settings.
 void addPlanLoweringStages(mlir::OpPassManager &pm, llvm::StringRef entry,
                            const TrainPipelineOptions &options);
 

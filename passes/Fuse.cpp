@@ -13,6 +13,7 @@
 #include "dialects/dsx/DsxOps.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "llvm/ADT/STLExtras.h"
 #include "llvm/Support/Format.h"
 
 #include <functional>
@@ -57,9 +58,9 @@ struct FusePass : ds::impl::DsFuseBase<FusePass> {
   using DsFuseBase::DsFuseBase;
 
   void runOnOperation() override {
-    if (optimizerGroupBytes < 0) {
+    if (int64_t groupBytes = optimizerGroupBytes; groupBytes < 0) {
       getOperation().emitError("ds-fuse: optimizer-group-bytes must not be negative, got ")
-          << optimizerGroupBytes;
+          << groupBytes;
       return signalPassFailure();
     }
     for (auto program : getOperation().getOps<dsx::ProgramOp>())
@@ -91,13 +92,18 @@ struct FusePass : ds::impl::DsFuseBase<FusePass> {
       (name == std::string("views") ? numViews : numFused) += launches - now;
       launches = now;
     }
+    // A view whose readers were all fused away (a reshape of a reshape, a member's view
+    // of an input) names bytes nobody reads.
+    for (auto view : llvm::make_early_inc_range(program.getBody().front().getOps<dsx::ViewOp>()))
+      if (view->use_empty())
+        view.erase();
     if (report) {
       StepTraffic after = measure(program);
       program.emitRemark("ds-fuse @")
           << program.getSymName() << ": launches per step "
           << change(before.launches, after.launches) << "; bytes moved per step "
-          << change(before.bytesMoved, after.bytesMoved) << "; launches removed by kind: "
-          << removedByKind;
+          << change(before.bytesMoved, after.bytesMoved)
+          << "; launches removed by kind: " << removedByKind;
     }
     return success();
   }

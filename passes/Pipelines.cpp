@@ -29,7 +29,8 @@ void ds::registerDsPipelines() {
   PassPipelineRegistration<TrainPipelineOptions>(
       "ds-train-pipeline",
       "a model's @forward to a memory-planned dsx.program @train_step (decompose, autodiff, "
-      "canonicalize, cse, fp8-cast when precision=fp8, lower-to-exec, plan-memory)",
+      "canonicalize, cse, fp8-cast when precision=fp8, lower-to-exec, fuse unless "
+      "fuse=false, plan-memory)",
       buildTrainPipeline);
 }
 

@@ -45,6 +45,19 @@ struct TrainPipelineOptions : mlir::PassPipelineOptions<TrainPipelineOptions> {
       *this, "fp8-promote-interval",
       llvm::cl::desc("K elements between FP32 promotions of partial sums"), llvm::cl::init(128)};
 
+  // Fusion of the lowered launches (ds-fuse), between lowering and memory planning.
+  Option<bool> fuse{*this, "fuse",
+                    llvm::cl::desc("fuse launch chains into single kernels (ds-fuse)"),
+                    llvm::cl::init(true)};
+  Option<int64_t> optimizerGroupBytes{
+      *this, "optimizer-group-bytes",
+      llvm::cl::desc("parameter bytes per fused adamw launch (0: no limit)"),
+      llvm::cl::init(int64_t(1) << 28)};
+  Option<bool> fuseReport{*this, "fuse-report",
+                          llvm::cl::desc("emit a remark with launches and bytes moved per "
+                                         "step before and after fusion"),
+                          llvm::cl::init(false)};
+
   // Lowering and memory planning (ds-lower-to-exec, ds-plan-memory).
   Option<int64_t> alignment{*this, "alignment",
                             llvm::cl::desc("byte alignment of every buffer offset"),

@@ -16,9 +16,7 @@ namespace ds::fuse {
 
 namespace {
 
-NamedAttribute epsAttr(dsx::LaunchOp norm) {
-  return *norm.getKernelAttrs().getNamed("eps");
-}
+NamedAttribute epsAttr(dsx::LaunchOp norm) { return *norm.getKernelAttrs().getNamed("eps"); }
 
 /// sum = add(a, b); y = rms_norm(sum, w) -> (sum, y) = add_rms_norm(a, b, w). The sum is
 /// written as before (the residual stream reads it on), and the norm reads it back as

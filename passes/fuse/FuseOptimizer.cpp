@@ -107,8 +107,8 @@ void fuseOptimizers(dsx::ProgramOp program, int64_t groupBytes) {
   for (dsx::LaunchOp update : launchesOf(program, "bias_update")) {
     if (!isLaunchOf(update, "bias_update", 2, 1))
       continue;
-    auto *group = llvm::find_if(
-        updates, [&](const Group &g) { return g.attrs == update.getKernelAttrs(); });
+    auto *group =
+        llvm::find_if(updates, [&](const Group &g) { return g.attrs == update.getKernelAttrs(); });
     if (group == updates.end()) {
       updates.push_back({update.getKernelAttrs(), {}, {}, 0});
       group = std::prev(updates.end());

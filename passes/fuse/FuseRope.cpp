@@ -108,8 +108,9 @@ void fusePartialRopeAt(dsx::LaunchOp concat) {
   fusion.kernel = rope.getKernel() == "rope" ? "rope_partial" : "rope_partial_grad";
   fusion.inputs = {x};
   fusion.outputs = {result};
-  fusion.attrs = ropeAttrs(rope, {builder.getNamedAttr("offset", builder.getI64IntegerAttr(ropeOffset)),
-                                  builder.getNamedAttr("size", builder.getI64IntegerAttr(ropeSize))});
+  fusion.attrs =
+      ropeAttrs(rope, {builder.getNamedAttr("offset", builder.getI64IntegerAttr(ropeOffset)),
+                       builder.getNamedAttr("size", builder.getI64IntegerAttr(ropeSize))});
   replaceByFusedLaunch(fusion);
 }
 
@@ -130,8 +131,7 @@ void fuseMlaRopeKeyAt(dsx::LaunchOp concat) {
   // The rotated key is [B, S, 1, Dr], a view of the [B, S, Dr] slice of kv_a.
   Value rotated = rope.getInputs()[0];
   auto view = rotated.getDefiningOp<dsx::ViewOp>();
-  std::optional<LastDimSlice> pe =
-      view ? matchSliceResult(view.getSource(), 3) : std::nullopt;
+  std::optional<LastDimSlice> pe = view ? matchSliceResult(view.getSource(), 3) : std::nullopt;
   if (!pe)
     return;
   ArrayRef<int64_t> keyShape = shapeOf(key), kvUpShape = shapeOf(nope->source);
@@ -151,9 +151,9 @@ void fuseMlaRopeKeyAt(dsx::LaunchOp concat) {
        {pe->launch, rope, expand, nope->launch, concat},
        {nope->source, pe->source},
        {key},
-       ropeAttrs(rope, {builder.getNamedAttr("nope_dim", builder.getI64IntegerAttr(nope->size)),
-                        builder.getNamedAttr("rope_offset",
-                                             builder.getI64IntegerAttr(pe->offset))})});
+       ropeAttrs(rope,
+                 {builder.getNamedAttr("nope_dim", builder.getI64IntegerAttr(nope->size)),
+                  builder.getNamedAttr("rope_offset", builder.getI64IntegerAttr(pe->offset))})});
 }
 
 /// The backward of MLA's key, from the key gradient dk [B, S, H, nope + Dr] and the value
@@ -184,8 +184,8 @@ void fuseMlaRopeKeyGradAt(dsx::LaunchOp ropeGrad) {
         dimAttr(concat, 4) != 3)
       return;
     Value valueGrad = concat.getInputs()[1], kvUpGrad = concat.getOutputs()[0];
-    if (!sameElementType({keyGrad, valueGrad, kvUpGrad, nopeGrad, peGrad,
-                          expandGrad.getInputs()[0], expandGrad.getOutputs()[0]}))
+    if (!sameElementType({keyGrad, valueGrad, kvUpGrad, nopeGrad, peGrad, expandGrad.getInputs()[0],
+                          expandGrad.getOutputs()[0]}))
       return;
     Builder builder(ropeGrad.getContext());
     replaceByFusedLaunch(

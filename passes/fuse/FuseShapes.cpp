@@ -27,8 +27,8 @@ void fuseReshapesIntoViews(dsx::ProgramOp program) {
     // The reshape launch is the only writer of `result` and comes after both buffers, so
     // the view placed there dominates every reader.
     OpBuilder builder(reshape);
-    auto view = dsx::ViewOp::create(builder, reshape.getLoc(), result.getType(),
-                                    source.getResult());
+    auto view =
+        dsx::ViewOp::create(builder, reshape.getLoc(), result.getType(), source.getResult());
     Operation *resultBuffer = result.getDefiningOp();
     reshape.erase();
     result.replaceAllUsesWith(view.getResult());
@@ -58,7 +58,8 @@ void fuseSliceGradSums(dsx::ProgramOp program) {
       Value part = sliceGrad.getInputs()[0];
       if (!dim || !offset || rankOf(part) != rank)
         break;
-      parts.push_back({sliceGrad, *dim, *offset, cast<MemRefType>(part.getType()).getDimSize(*dim)});
+      parts.push_back(
+          {sliceGrad, *dim, *offset, cast<MemRefType>(part.getType()).getDimSize(*dim)});
     }
     if (parts.size() != 2 || parts[0].dim != parts[1].dim)
       continue;

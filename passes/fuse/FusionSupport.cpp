@@ -141,9 +141,8 @@ bool replaceByFusedLaunch(const Fusion &fusion) {
       lastInputWriter = writer;
   }
   SmallVector<dsx::LaunchOp> ordered(fusion.members);
-  llvm::sort(ordered, [](dsx::LaunchOp a, dsx::LaunchOp b) {
-    return a->isBeforeInBlock(b.getOperation());
-  });
+  llvm::sort(ordered,
+             [](dsx::LaunchOp a, dsx::LaunchOp b) { return a->isBeforeInBlock(b.getOperation()); });
   auto place = llvm::find_if(ordered, [&](dsx::LaunchOp member) {
     return !lastInputWriter || lastInputWriter->isBeforeInBlock(member);
   });

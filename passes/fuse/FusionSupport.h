@@ -42,8 +42,7 @@ bool isTemporary(mlir::Value buffer);
 llvm::SmallVector<dsx::LaunchOp> launchesOf(dsx::ProgramOp program, llvm::StringRef kernel);
 
 /// Whether `launch` runs `kernel` with `inputs` inputs and `outputs` outputs.
-bool isLaunchOf(dsx::LaunchOp launch, llvm::StringRef kernel, unsigned inputs,
-                unsigned outputs);
+bool isLaunchOf(dsx::LaunchOp launch, llvm::StringRef kernel, unsigned inputs, unsigned outputs);
 
 /// Integer kernel attribute `name`, if present.
 std::optional<int64_t> intAttr(dsx::LaunchOp launch, llvm::StringRef name);

@@ -6,6 +6,8 @@
                with the documented keys, and the router-bias update lowering each MoE
                layer's max/mean expert load.
   determinism  two runs with one seed give identical metrics except the timing keys.
+  fusion       plans compiled with ds-fuse (the default) and with --no-fuse train to
+               identical metrics (timing keys aside) at fp32 and fp8: fusion changes no bit.
   errors       a missing file, a truncated and a corrupted plan, a plan compiled for another
                batch, and token ids beyond the vocabulary each end with a non-zero exit and
                a message that names the problem.
@@ -112,6 +114,33 @@ def check_determinism(args):
                      for m in read_metrics(path)])
     assert outs[0] == outs[1], f"runs differ:\n{outs[0]}\n{outs[1]}"
     print("ok: identical metrics for one seed")
+
+
+def check_fusion(args):
+    """Issue 7's equivalence check: v3-tiny compiled with ds-fuse (fewer launches) and with
+    --no-fuse trains 20 steps on the CPU to identical metrics lines, timing keys aside:
+    every loss, grad norm and expert load bit for bit, at fp32 and with the fp8 recipe."""
+    for precision in ("fp32", "fp8"):
+        outs = {}
+        for name, flags in (("fused", ["--report"]), ("unfused", ["--no-fuse"])):
+            plan = os.path.join(args.workdir, f"{precision}-{name}.dsplan")
+            compiled = run([args.ds_compile, args.spec, "--batch", "4", "--seq", "64",
+                            "--precision", precision, "-o", plan] + flags)
+            if name == "fused":
+                summary = [l for l in compiled.stdout.splitlines() if l.startswith("ds-fuse")]
+                assert summary, f"no ds-fuse summary in:\n{compiled.stdout}"
+                counts = summary[0].split("launches per step ")[1].split(" (")[0].split(" -> ")
+                assert int(counts[1]) < int(counts[0]), summary[0]
+            path = os.path.join(args.workdir, f"{precision}-{name}.jsonl")
+            run([args.ds_train, plan, "--steps", "20", "--seed", "3", "--metrics", path])
+            outs[name] = [{k: v for k, v in m.items() if k not in TIMING_KEYS}
+                          for m in read_metrics(path)]
+        assert len(outs["fused"]) == 20, f"{len(outs['fused'])} metrics lines, expected 20"
+        for step, (fused, unfused) in enumerate(zip(outs["fused"], outs["unfused"]), 1):
+            assert fused == unfused, (f"{precision} step {step}: fused and unfused plans "
+                                      f"differ:\n{fused}\n{unfused}")
+        print(f"ok: {precision}: fused ({summary[0].split(': ')[1].split(';')[0]}) and "
+              f"unfused plans give identical metrics for 20 steps")
 
 
 def expect_error(cmd, fragment):
@@ -245,7 +274,8 @@ def check_resume(args):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("check", choices=["train", "fp8", "determinism", "errors", "resume"])
+    parser.add_argument("check",
+                        choices=["train", "fp8", "determinism", "fusion", "errors", "resume"])
     parser.add_argument("--ds-train", required=True)
     parser.add_argument("--ds-compile", required=True)
     parser.add_argument("--spec", required=True)
@@ -254,7 +284,7 @@ def main():
     shutil.rmtree(args.workdir, ignore_errors=True)
     os.makedirs(args.workdir)
     {"train": check_train, "fp8": check_fp8, "determinism": check_determinism,
-     "errors": check_errors,
+     "fusion": check_fusion, "errors": check_errors,
      "resume": check_resume}[args.check](args)
 
 

@@ -71,17 +71,25 @@ llvm::Error ds::reportStage(ModuleOp module, const CompileOptions &options) {
   return runCollectingDiagnostics(pm, module, "the report");
 }
 
-llvm::Error ds::planStage(ModuleOp module, const CompileOptions &options) {
+llvm::Error ds::planStage(ModuleOp module, const CompileOptions &options,
+                          llvm::raw_ostream &out) {
   if (options.planPath.empty())
     return llvm::Error::success();
   std::string diagnostics;
   ScopedDiagnosticHandler handler(module->getContext(), [&](Diagnostic &diag) {
-    diagnostics += (diagnostics.empty() ? "" : "\n") + diag.str();
+    // Remarks are the reports asked for (ds-fuse's summary); anything else explains a
+    // failure.
+    if (diag.getSeverity() == DiagnosticSeverity::Remark)
+      out << diag.str() << "\n";
+    else
+      diagnostics += (diagnostics.empty() ? "" : "\n") + diag.str();
     return success();
   });
   TrainPipelineOptions pipeline;
   pipeline.precision = options.precision;
   pipeline.biasUpdateGamma = options.biasUpdateGamma;
+  pipeline.fuse = options.fuse;
+  pipeline.fuseReport = options.printReport;
   if (failed(compilePlan(module, options.mode, pipeline, options.planPath)))
     return llvm::createStringError(llvm::inconvertibleErrorCode(),
                                    diagnostics.empty() ? "compiling the plan failed" : diagnostics);
@@ -103,5 +111,5 @@ llvm::Error ds::runCompile(const CompileOptions &options, llvm::raw_ostream &out
   }
   if (llvm::Error error = reportStage(**module, options))
     return error;
-  return planStage(**module, options);
+  return planStage(**module, options, out);
 }

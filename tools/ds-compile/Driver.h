@@ -6,7 +6,8 @@
 //   placementStage: ds-expert-placement over it (the map on each ds.moe, JSON file)
 //   reportStage:  the ds-report pass over it (table on stdout, JSON file)
 //   planStage:    the pipeline of the plan mode over it and the plan file
-//                 (passes/Pipelines.h, passes/EvalPipelines.h)
+//                 (passes/Pipelines.h, passes/EvalPipelines.h), with ds-fuse's summary
+//                 when the report is asked for
 //
 //===----------------------------------------------------------------------===//
 #ifndef DS_TOOLS_DS_COMPILE_DRIVER_H
@@ -42,6 +43,8 @@ struct CompileOptions {
   PlanMode mode = PlanMode::Train;
   /// "fp32" or "fp8" (ds-fp8-cast's V3 recipe on every linear GEMM of the plan).
   std::string precision = "fp32";
+  /// Fuse launch chains into single kernels (ds-fuse); false keeps one launch per op.
+  bool fuse = true;
   /// Speed of the auxiliary-loss-free router-bias update (V3 report §2.1.2).
   double biasUpdateGamma = 0.001;
   /// Expert placement (ds-expert-placement); runs when expertParallel > 1 or stats are
@@ -70,8 +73,11 @@ llvm::Error placementStage(mlir::ModuleOp module, const CompileOptions &options)
 llvm::Error reportStage(mlir::ModuleOp module, const CompileOptions &options);
 
 /// Compiles `module` with the pipeline of options.mode and writes the plan to
-/// options.planPath (nothing when it is empty). The module is rewritten in place.
-llvm::Error planStage(mlir::ModuleOp module, const CompileOptions &options);
+/// options.planPath (nothing when it is empty). The module is rewritten in place. With
+/// options.printReport, ds-fuse's summary (launches and bytes moved per step, before and
+/// after) goes to `out`.
+llvm::Error planStage(mlir::ModuleOp module, const CompileOptions &options,
+                      llvm::raw_ostream &out);
 
 /// The whole of ds-compile: import, placement, optional module print on `out`, report,
 /// plan.

@@ -7,6 +7,9 @@
 //   ds-compile SPEC.json --mode eval -o X.dsplan  ... or @forward with its logits
 //   ds-compile SPEC.json --mode gradients -o X.dsplan
 //                                                 ... or the loss's parameter gradients
+//   ds-compile SPEC.json --no-fuse -o STEP.dsplan ... one launch per op (no ds-fuse)
+//   ds-compile SPEC.json --report -o STEP.dsplan  ... and print launches and bytes moved
+//                                                 per step before and after ds-fuse
 //
 // Flags only; the stages live in tools/ds-compile/Driver.h.
 //
@@ -24,7 +27,10 @@ int main(int argc, char **argv) {
   cl::OptionCategory category("ds-compile options");
   cl::opt<std::string> spec(cl::Positional, cl::Required, cl::desc("<model spec .json>"),
                             cl::cat(category));
-  cl::opt<bool> report("report", cl::desc("Print the parameter/FLOP/KV-cache report"),
+  cl::opt<bool> report("report",
+                       cl::desc("Print the parameter/FLOP/KV-cache report; with -o also "
+                                "the launches and bytes moved per step before and after "
+                                "fusion"),
                        cl::cat(category));
   cl::opt<std::string> reportJson("report-json", cl::desc("Write the report as JSON to FILE"),
                                   cl::value_desc("FILE"), cl::cat(category));
@@ -62,6 +68,9 @@ int main(int argc, char **argv) {
       "precision", cl::desc("fp32; bf16: every GEMM on BF16 tensor cores (FP32 storage and "
                             "accumulation); fp8: the V3 FP8 recipe on every linear GEMM"),
       cl::value_desc("P"), cl::init("fp32"), cl::cat(category));
+  cl::opt<bool> noFuse("no-fuse",
+                        cl::desc("Do not fuse launch chains (ds-fuse): one launch per op"),
+                        cl::cat(category));
   cl::opt<double> biasUpdateGamma(
       "bias-update-gamma", cl::desc("Router-bias update speed (auxiliary-loss-free balancing)"),
       cl::init(0.001), cl::cat(category));
@@ -82,6 +91,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   options.precision = precision;
+  options.fuse = !noFuse;
   options.biasUpdateGamma = biasUpdateGamma;
   options.specPath = spec;
   options.build.batch = batch;

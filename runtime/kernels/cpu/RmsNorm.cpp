@@ -104,11 +104,10 @@ Status rmsNormGrad(KernelCall &call) {
 
 Status addRmsNorm(KernelCall &call) {
   const char *k = "add_rms_norm";
-  DS_RETURN_IF_ERROR(checkCall(call, k, {{"lhs", Elem::Float}, {"rhs", Elem::Float}, {"weight", Elem::Float}},
-                               {{"sum", Elem::Float}, {"result", Elem::Float}}));
-  KernelAttrs none;
   DS_RETURN_IF_ERROR(
-      runStage(k, add, {call.inputs[0], call.inputs[1]}, {call.outputs[0]}, none));
+      checkCall(call, k, {{"lhs", Elem::Float}, {"rhs", Elem::Float}, {"weight", Elem::Float}},
+                {{"sum", Elem::Float}, {"result", Elem::Float}}));
+  DS_RETURN_IF_ERROR(runStage(k, add, {call.inputs[0], call.inputs[1]}, {call.outputs[0]}));
   return runStage(k, rmsNorm, {call.outputs[0], call.inputs[2]}, {call.outputs[1]}, call.attrs);
 }
 

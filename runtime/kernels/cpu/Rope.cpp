@@ -190,7 +190,8 @@ Status rotateWindow(KernelCall &call, const char *k, KernelFn rotate) {
                             std::pair{offset + size, width}}) {
     if (begin == end)
       continue;
-    const TensorView &piece = pieces.emplace_back(x.dtype, withLastDim(x.shape, end - begin)).view();
+    const TensorView &piece =
+        pieces.emplace_back(x.dtype, withLastDim(x.shape, end - begin)).view();
     DS_RETURN_IF_ERROR(runStage(k, slice, {x}, {piece}, sliceAttrs(3, begin, end - begin)));
     if (begin != offset) {
       parts.push_back(piece);

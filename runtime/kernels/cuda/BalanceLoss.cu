@@ -1,7 +1,8 @@
 //===- BalanceLoss.cu - balance_loss(+grad), router_grad, bias_update -----===//
 //
 // The router's backward and its balancing terms, with the CPU reference's formulas
-// (cpu/BalanceLoss.cpp, cpu/Router.cpp's router_grad, cpu/Optimizer.cpp's bias_update).
+// (cpu/BalanceLoss.cpp, cpu/Router.cpp's router_grad, cpu/Optimizer.cpp's bias_update
+// and bias_update_multi, one block per bias).
 // All three are small next to the expert GEMMs ([T, E] with E <= a few hundred), so they
 // favour simple, deterministic code: one thread per token, scores recomputed from the
 // logits in each pass instead of staged (a thread's E scores would not fit registers),
@@ -17,6 +18,7 @@
 #include "runtime/kernels/cuda/CudaKernels.h"
 #include "runtime/kernels/cuda/CudaSupport.h"
 
+#include <algorithm>
 #include <string>
 
 namespace ds::rt::cuda {
@@ -240,18 +242,57 @@ __global__ void routerGradKernel(FloatIn logits, const int32_t *indices, FloatIn
 /// expert's sign step.
 /// A negative count has no meaning; it poisons its expert's bias with NaN, visibly, since
 /// reporting it would need a host sync.
-__global__ void biasUpdateKernel(FloatIn bias, const int32_t *counts, int64_t experts, float gamma,
-                                 FloatOut newBias) {
+/// One router bias with its layer's expert counts.
+struct BiasTensor {
+  FloatIn bias;
+  const int32_t *counts;
+  int64_t experts;
+  FloatOut newBias;
+};
+
+/// One block updates one bias; integer counts sum exactly in double, in any order.
+__device__ void biasUpdateBlock(const BiasTensor &t, float gamma) {
   double total = 0.0;
-  for (int64_t e = threadIdx.x; e < experts; e += blockDim.x)
-    total += counts[e];
+  for (int64_t e = threadIdx.x; e < t.experts; e += blockDim.x)
+    total += t.counts[e];
   total = blockSum(total);
-  double meanLoad = experts == 0 ? 0.0 : total / double(experts);
-  for (int64_t e = threadIdx.x; e < experts; e += blockDim.x) {
-    int32_t load = counts[e];
+  double meanLoad = t.experts == 0 ? 0.0 : total / double(t.experts);
+  for (int64_t e = threadIdx.x; e < t.experts; e += blockDim.x) {
+    int32_t load = t.counts[e];
     float sign = meanLoad > load ? 1.0f : (meanLoad < load ? -1.0f : 0.0f);
-    newBias.store(e, load < 0 ? NAN : bias[e] + gamma * sign);
+    t.newBias.store(e, load < 0 ? NAN : t.bias[e] + gamma * sign);
   }
+}
+
+__global__ void biasUpdateKernel(BiasTensor t, float gamma) { biasUpdateBlock(t, gamma); }
+
+// bias_update_multi passes its biases by value: 64 of 48 bytes stay under 4 KB.
+constexpr int kMaxBiasesPerBatch = 64;
+
+struct BiasBatch {
+  BiasTensor tensors[kMaxBiasesPerBatch];
+};
+
+__global__ void biasUpdateMultiKernel(BiasBatch batch, float gamma) {
+  biasUpdateBlock(batch.tensors[blockIdx.x], gamma);
+}
+
+Status checkBiasUpdate(const char *k, const TensorView &bias, const TensorView &counts,
+                       const TensorView &newBias) {
+  KernelCall one;
+  one.inputs = {bias, counts};
+  one.outputs = {newBias};
+  DS_RETURN_IF_ERROR(checkCall(one, k, {{"bias", Elem::Float}, {"counts", Elem::Index}},
+                               {{"new_bias", Elem::Float}}));
+  if (bias.rank() != 1)
+    return errorf(k, ": bias has shape ", bias.shapeString(), ", expected [E]");
+  DS_RETURN_IF_ERROR(expectShape(k, "counts", counts, {bias.dim(0)}));
+  return expectShape(k, "new_bias", newBias, {bias.dim(0)});
+}
+
+BiasTensor biasTensor(const TensorView &bias, const TensorView &counts,
+                      const TensorView &newBias) {
+  return {floatIn(bias), counts.as<const int32_t>(), bias.dim(0), floatOut(newBias)};
 }
 
 } // namespace
@@ -325,20 +366,40 @@ Status routerGrad(KernelCall &call) {
 
 Status biasUpdate(KernelCall &call) {
   const char *k = "bias_update";
-  DS_RETURN_IF_ERROR(checkCall(call, k, {{"bias", Elem::Float}, {"counts", Elem::Index}},
-                               {{"new_bias", Elem::Float}}));
+  if (call.inputs.size() != 2 || call.outputs.size() != 1)
+    return errorf(k, ": expected 2 inputs and 1 output, got ", call.inputs.size(), " and ",
+                  call.outputs.size());
+  DS_RETURN_IF_ERROR(checkBiasUpdate(k, call.inputs[0], call.inputs[1], call.outputs[0]));
   double gamma;
   DS_RETURN_IF_ERROR(requireFloat(call.attrs, k, "gamma", gamma));
-  const TensorView &bias = call.inputs[0];
-  if (bias.rank() != 1)
-    return errorf(k, ": bias has shape ", bias.shapeString(), ", expected [E]");
-  int64_t experts = bias.dim(0);
-  DS_RETURN_IF_ERROR(expectShape(k, "counts", call.inputs[1], {experts}));
-  DS_RETURN_IF_ERROR(expectShape(k, "new_bias", call.outputs[0], {experts}));
   biasUpdateKernel<<<1, kThreads, 0, streamOf(call)>>>(
-      floatIn(bias), call.inputs[1].as<const int32_t>(), experts, float(gamma),
-      floatOut(call.outputs[0]));
+      biasTensor(call.inputs[0], call.inputs[1], call.outputs[0]), float(gamma));
   return launchCheck(k, "biasUpdateKernel");
+}
+
+Status biasUpdateMulti(KernelCall &call) {
+  const char *k = "bias_update_multi";
+  size_t tensors = call.outputs.size();
+  if (call.inputs.size() != 2 * tensors)
+    return errorf(k, ": expected 2 inputs (bias, counts) per output (new_bias); got ",
+                  call.inputs.size(), " inputs and ", tensors, " outputs");
+  double gamma;
+  DS_RETURN_IF_ERROR(requireFloat(call.attrs, k, "gamma", gamma));
+  for (size_t t = 0; t < tensors; ++t)
+    if (Status status = checkBiasUpdate("bias_update", call.inputs[2 * t],
+                                        call.inputs[2 * t + 1], call.outputs[t]);
+        !status.isOk())
+      return errorf(k, ": tensor ", t, ": ", status.message());
+  for (size_t first = 0; first < tensors; first += kMaxBiasesPerBatch) {
+    size_t count = std::min<size_t>(kMaxBiasesPerBatch, tensors - first);
+    BiasBatch batch = {};
+    for (size_t t = 0; t < count; ++t)
+      batch.tensors[t] = biasTensor(call.inputs[2 * (first + t)], call.inputs[2 * (first + t) + 1],
+                                    call.outputs[first + t]);
+    biasUpdateMultiKernel<<<unsigned(count), kThreads, 0, streamOf(call)>>>(batch, float(gamma));
+    DS_RETURN_IF_ERROR(launchCheck(k, "biasUpdateMultiKernel"));
+  }
+  return Status::ok();
 }
 
 } // namespace ds::rt::cuda

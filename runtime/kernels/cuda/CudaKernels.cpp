@@ -48,6 +48,15 @@ const std::vector<KernelEntry> &cudaKernelTable() {
       {"balance_loss_grad", balanceLossGrad},
       {"router_grad", routerGrad},
       {"bias_update", biasUpdate},
+      // Fused kernels of ds-fuse.
+      {"adamw_multi", adamwMulti},
+      {"bias_update_multi", biasUpdateMulti},
+      {"rope_partial", ropePartial},
+      {"rope_partial_grad", ropePartialGrad},
+      {"mla_rope_key", mlaRopeKey},
+      {"mla_rope_key_grad", mlaRopeKeyGrad},
+      {"add_rms_norm", addRmsNorm},
+      {"rms_norm_grad_add", rmsNormGradAdd},
   };
   return table;
 }

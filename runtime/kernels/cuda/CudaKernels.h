@@ -75,6 +75,20 @@ Status biasUpdate(KernelCall &call);
 Status attention(KernelCall &call);
 Status attentionGrad(KernelCall &call);
 
+// Fused kernels of ds-fuse (operand layouts in cpu/CpuKernels.h).
+// Optimizer.cu
+Status adamwMulti(KernelCall &call);
+// BalanceLoss.cu
+Status biasUpdateMulti(KernelCall &call);
+// Rope.cu
+Status ropePartial(KernelCall &call);
+Status ropePartialGrad(KernelCall &call);
+Status mlaRopeKey(KernelCall &call);
+Status mlaRopeKeyGrad(KernelCall &call);
+// RmsNorm.cu
+Status addRmsNorm(KernelCall &call);
+Status rmsNormGradAdd(KernelCall &call);
+
 } // namespace ds::rt::cuda
 
 #endif

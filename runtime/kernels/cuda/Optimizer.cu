@@ -14,6 +14,11 @@
 // A step < 1 cannot be reported without a host sync; its coefficients are NaN, which
 // poisons the parameters visibly rather than silently training with a wrong correction.
 //
+// adamw_multi (ds-fuse) updates many tensors with one coefficient launch and one
+// elementwise launch per batch of up to kMaxTensorsPerBatch tensors, passed by value (no
+// table to upload, nothing that a CUDA graph could not capture): each tensor gets its own
+// run of blocks, and every element is updated by the same adamwElement as adamw's.
+//
 //===----------------------------------------------------------------------===//
 #include "runtime/kernels/cuda/CudaDevice.cuh"
 #include "runtime/kernels/cuda/CudaKernels.h"
@@ -79,20 +84,52 @@ __global__ void adamwCoefficientsKernel(FloatIn lrIn, FloatIn stepIn, FloatIn no
   *out = c;
 }
 
-__global__ void adamwKernel(FloatIn param, FloatIn grad, FloatIn expAvg, FloatIn expAvgSq,
-                            FloatOut newParam, FloatOut newExpAvg, FloatOut newExpAvgSq,
-                            int64_t n, const AdamwCoefficients *coefficients) {
+/// One tensor's operands, in adamw's order.
+struct AdamwTensor {
+  FloatIn param, grad, expAvg, expAvgSq;
+  FloatOut newParam, newExpAvg, newExpAvgSq;
+  int64_t n;
+};
+
+__device__ __forceinline__ void adamwElement(const AdamwTensor &t, int64_t i,
+                                             const AdamwCoefficients &c) {
+  float p = t.param[i], g = t.grad[i] * c.gradScale;
+  float m = c.b1 * t.expAvg[i] + c.oneMinusB1 * g;
+  float v = c.b2 * t.expAvgSq[i] + c.oneMinusB2 * g * g;
+  float update = (m * c.invCorrection1) / (sqrtf(v * c.invCorrection2) + c.eps);
+  t.newExpAvg.store(i, m);
+  t.newExpAvgSq.store(i, v);
+  t.newParam.store(i, p - c.lr * (update + c.decay * p));
+}
+
+__global__ void adamwKernel(AdamwTensor t, const AdamwCoefficients *coefficients) {
   AdamwCoefficients c = *coefficients;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x) {
-    float p = param[i], g = grad[i] * c.gradScale;
-    float m = c.b1 * expAvg[i] + c.oneMinusB1 * g;
-    float v = c.b2 * expAvgSq[i] + c.oneMinusB2 * g * g;
-    float update = (m * c.invCorrection1) / (sqrtf(v * c.invCorrection2) + c.eps);
-    newExpAvg.store(i, m);
-    newExpAvgSq.store(i, v);
-    newParam.store(i, p - c.lr * (update + c.decay * p));
-  }
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < t.n;
+       i += int64_t(gridDim.x) * blockDim.x)
+    adamwElement(t, i, c);
+}
+
+// 24 tensors of 120 bytes keep a batch under the classic 4 KB kernel-parameter limit.
+constexpr int kMaxTensorsPerBatch = 24;
+constexpr int64_t kMaxBlocksPerAdamwTensor = 1024;
+
+/// Tensor k of a batch owns blocks [firstBlock[k], firstBlock[k + 1]).
+struct AdamwBatch {
+  AdamwTensor tensors[kMaxTensorsPerBatch];
+  int64_t firstBlock[kMaxTensorsPerBatch + 1];
+  int count;
+};
+
+__global__ void adamwMultiKernel(AdamwBatch batch, const AdamwCoefficients *coefficients) {
+  AdamwCoefficients c = *coefficients;
+  int k = 0;
+  while (k + 1 < batch.count && int64_t(blockIdx.x) >= batch.firstBlock[k + 1])
+    ++k;
+  const AdamwTensor &t = batch.tensors[k];
+  int64_t blocks = batch.firstBlock[k + 1] - batch.firstBlock[k];
+  for (int64_t i = (int64_t(blockIdx.x) - batch.firstBlock[k]) * blockDim.x + threadIdx.x;
+       i < t.n; i += blocks * blockDim.x)
+    adamwElement(t, i, c);
 }
 
 } // namespace
@@ -140,9 +177,16 @@ Status gradNorm(KernelCall &call) {
   return launchCheck(k, "finishNormKernel");
 }
 
-Status adamw(KernelCall &call) {
-  const char *k = "adamw";
-  DS_RETURN_IF_ERROR(checkCall(call, k,
+namespace {
+
+/// adamw's operand checks for the tensor of `param`, `grad`, ... (one adamw call's
+/// inputs and outputs, in order).
+Status checkAdamwTensor(const char *k, const std::vector<TensorView> &inputs,
+                        const std::vector<TensorView> &outputs) {
+  KernelCall one;
+  one.inputs = inputs;
+  one.outputs = outputs;
+  DS_RETURN_IF_ERROR(checkCall(one, k,
                                {{"param", Elem::Float},
                                 {"grad", Elem::Float},
                                 {"exp_avg", Elem::Float},
@@ -153,37 +197,101 @@ Status adamw(KernelCall &call) {
                                {{"new_param", Elem::Float},
                                 {"new_exp_avg", Elem::Float},
                                 {"new_exp_avg_sq", Elem::Float}}));
+  const TensorView &param = inputs[0];
+  const char *sameShape[] = {"grad", "exp_avg", "exp_avg_sq"};
+  for (int i = 0; i < 3; ++i)
+    DS_RETURN_IF_ERROR(expectShape(k, sameShape[i], inputs[1 + i], param.shape));
+  const char *outputNames[] = {"new_param", "new_exp_avg", "new_exp_avg_sq"};
+  for (int i = 0; i < 3; ++i)
+    DS_RETURN_IF_ERROR(expectShape(k, outputNames[i], outputs[i], param.shape));
+  const char *scalars[] = {"lr", "step", "grad_norm"};
+  for (int i = 0; i < 3; ++i)
+    DS_RETURN_IF_ERROR(expectElements(k, scalars[i], inputs[4 + i], 1));
+  return Status::ok();
+}
+
+AdamwTensor adamwTensor(const TensorView *inputs, const TensorView *outputs) {
+  return {floatIn(inputs[0]),   floatIn(inputs[1]),   floatIn(inputs[2]),
+          floatIn(inputs[3]),   floatOut(outputs[0]), floatOut(outputs[1]),
+          floatOut(outputs[2]), inputs[0].numElements()};
+}
+
+/// The FP32 coefficients of this step in scratch (adamwCoefficientsKernel).
+Status adamwCoefficients(const char *k, KernelCall &call, const TensorView &lr,
+                         const TensorView &step, const TensorView &gradNorm,
+                         AdamwCoefficients *&coefficients) {
   AdamwAttrs attrs;
   DS_RETURN_IF_ERROR(requireFloat(call.attrs, k, "beta1", attrs.beta1));
   DS_RETURN_IF_ERROR(requireFloat(call.attrs, k, "beta2", attrs.beta2));
   DS_RETURN_IF_ERROR(requireFloat(call.attrs, k, "epsilon", attrs.epsilon));
   DS_RETURN_IF_ERROR(requireFloat(call.attrs, k, "weight_decay", attrs.weightDecay));
   DS_RETURN_IF_ERROR(requireFloat(call.attrs, k, "max_grad_norm", attrs.maxGradNorm));
-  const TensorView &param = call.inputs[0];
-  const char *sameShape[] = {"grad", "exp_avg", "exp_avg_sq"};
-  for (int i = 0; i < 3; ++i)
-    DS_RETURN_IF_ERROR(expectShape(k, sameShape[i], call.inputs[1 + i], param.shape));
-  const char *outputs[] = {"new_param", "new_exp_avg", "new_exp_avg_sq"};
-  for (int i = 0; i < 3; ++i)
-    DS_RETURN_IF_ERROR(expectShape(k, outputs[i], call.outputs[i], param.shape));
-  const char *scalars[] = {"lr", "step", "grad_norm"};
-  for (int i = 0; i < 3; ++i)
-    DS_RETURN_IF_ERROR(expectElements(k, scalars[i], call.inputs[4 + i], 1));
-  int64_t n = param.numElements();
-  if (n == 0)
-    return Status::ok();
   cudaStream_t stream = streamOf(call);
   void *scratch = nullptr;
   DS_RETURN_IF_ERROR(streamScratch(k, stream, sizeof(AdamwCoefficients), scratch));
-  auto *coefficients = static_cast<AdamwCoefficients *>(scratch);
-  adamwCoefficientsKernel<<<1, 1, 0, stream>>>(floatIn(call.inputs[4]), floatIn(call.inputs[5]),
-                                               floatIn(call.inputs[6]), attrs, coefficients);
-  DS_RETURN_IF_ERROR(launchCheck(k, "adamwCoefficientsKernel"));
-  adamwKernel<<<gridFor(n, kThreads), kThreads, 0, stream>>>(
-      floatIn(param), floatIn(call.inputs[1]), floatIn(call.inputs[2]), floatIn(call.inputs[3]),
-      floatOut(call.outputs[0]), floatOut(call.outputs[1]), floatOut(call.outputs[2]), n,
-      coefficients);
+  coefficients = static_cast<AdamwCoefficients *>(scratch);
+  adamwCoefficientsKernel<<<1, 1, 0, stream>>>(floatIn(lr), floatIn(step), floatIn(gradNorm),
+                                               attrs, coefficients);
+  return launchCheck(k, "adamwCoefficientsKernel");
+}
+
+} // namespace
+
+Status adamw(KernelCall &call) {
+  const char *k = "adamw";
+  DS_RETURN_IF_ERROR(checkAdamwTensor(k, call.inputs, call.outputs));
+  AdamwCoefficients *coefficients = nullptr;
+  DS_RETURN_IF_ERROR(
+      adamwCoefficients(k, call, call.inputs[4], call.inputs[5], call.inputs[6], coefficients));
+  AdamwTensor tensor = adamwTensor(call.inputs.data(), call.outputs.data());
+  if (tensor.n == 0)
+    return Status::ok();
+  adamwKernel<<<gridFor(tensor.n, kThreads), kThreads, 0, streamOf(call)>>>(tensor,
+                                                                           coefficients);
   return launchCheck(k, "adamwKernel");
+}
+
+Status adamwMulti(KernelCall &call) {
+  const char *k = "adamw_multi";
+  size_t tensors = call.inputs.size() < 3 ? 0 : (call.inputs.size() - 3) / 4;
+  if (call.inputs.size() != 3 + 4 * tensors || call.outputs.size() != 3 * tensors)
+    return errorf(k, ": expected lr, step, grad_norm, then 4 inputs (param, grad, exp_avg, "
+                     "exp_avg_sq) and 3 outputs per tensor; got ",
+                  call.inputs.size(), " inputs and ", call.outputs.size(), " outputs");
+  for (size_t t = 0; t < tensors; ++t) {
+    std::vector<TensorView> inputs(call.inputs.begin() + 3 + 4 * t,
+                                   call.inputs.begin() + 7 + 4 * t);
+    inputs.insert(inputs.end(), call.inputs.begin(), call.inputs.begin() + 3);
+    std::vector<TensorView> outputs(call.outputs.begin() + 3 * t,
+                                    call.outputs.begin() + 3 * (t + 1));
+    if (Status status = checkAdamwTensor("adamw", inputs, outputs); !status.isOk())
+      return errorf(k, ": tensor ", t, ": ", status.message());
+  }
+  if (tensors == 0)
+    return Status::ok();
+  AdamwCoefficients *coefficients = nullptr;
+  DS_RETURN_IF_ERROR(
+      adamwCoefficients(k, call, call.inputs[0], call.inputs[1], call.inputs[2], coefficients));
+  AdamwBatch batch = {};
+  auto flush = [&]() -> Status {
+    if (batch.count == 0)
+      return Status::ok();
+    adamwMultiKernel<<<unsigned(batch.firstBlock[batch.count]), kThreads, 0, streamOf(call)>>>(
+        batch, coefficients);
+    batch = {};
+    return launchCheck(k, "adamwMultiKernel");
+  };
+  for (size_t t = 0; t < tensors; ++t) {
+    AdamwTensor tensor = adamwTensor(&call.inputs[3 + 4 * t], &call.outputs[3 * t]);
+    if (tensor.n == 0)
+      continue;
+    int64_t blocks = std::min(ceilDiv(tensor.n, kThreads), kMaxBlocksPerAdamwTensor);
+    batch.tensors[batch.count] = tensor;
+    batch.firstBlock[batch.count + 1] = batch.firstBlock[batch.count] + blocks;
+    if (++batch.count == kMaxTensorsPerBatch)
+      DS_RETURN_IF_ERROR(flush());
+  }
+  return flush();
 }
 
 } // namespace ds::rt::cuda

@@ -10,6 +10,12 @@
 // block of rows writes a partial column sum to scratch and one more launch adds the
 // partials in order: the result is bit-reproducible.
 //
+// The residual fusions of ds-fuse: add_rms_norm stores a + b and normalizes the sum as
+// stored (read back, so a BF16 sum is rounded exactly as the add's output was);
+// rms_norm_grad_add adds the residual gradient to dx in the rows kernel. Both adds are
+// __fadd_rn, which the compiler never contracts into an FMA with the product before it:
+// the sum stays that of the separate add launch.
+//
 //===----------------------------------------------------------------------===//
 #include "runtime/kernels/cuda/CudaDevice.cuh"
 #include "runtime/kernels/cuda/CudaKernels.h"
@@ -39,10 +45,30 @@ __global__ void rmsNormKernel(FloatIn x, FloatIn w, FloatOut y, int64_t rows, in
     y.store(base + j, x[base + j] * r * w[j]);
 }
 
-/// dx for one row per warp; r of each row goes to `inverseRms` for the dw pass.
-__global__ void rmsNormGradRowsKernel(FloatIn x, FloatIn w, FloatIn dy, FloatOut dx,
-                                      float *inverseRms, int64_t rows, int64_t width,
-                                      float eps) {
+__global__ void addRmsNormKernel(FloatIn a, FloatIn b, FloatIn w, FloatOut sum, FloatOut y,
+                                 int64_t rows, int64_t width, float eps) {
+  int64_t row = int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
+  int lane = threadIdx.x & 31;
+  if (row >= rows)
+    return;
+  int64_t base = row * width;
+  FloatIn stored = sum.in(); // each lane reads back only what it wrote itself
+  float sumSquares = 0.0f;
+  for (int64_t j = lane; j < width; j += 32) {
+    sum.store(base + j, __fadd_rn(a[base + j], b[base + j]));
+    float v = stored[base + j];
+    sumSquares += v * v;
+  }
+  float r = rsqrtf(warpSum(sumSquares) / float(width) + eps);
+  for (int64_t j = lane; j < width; j += 32)
+    y.store(base + j, stored[base + j] * r * w[j]);
+}
+
+/// dx (plus the residual gradient when `residual.data` is set) for one row per warp; r of
+/// each row goes to `inverseRms` for the dw pass.
+__global__ void rmsNormGradRowsKernel(FloatIn x, FloatIn w, FloatIn dy, FloatIn residual,
+                                      FloatOut dx, float *inverseRms, int64_t rows,
+                                      int64_t width, float eps) {
   int64_t row = int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
   int lane = threadIdx.x & 31;
   if (row >= rows)
@@ -59,7 +85,8 @@ __global__ void rmsNormGradRowsKernel(FloatIn x, FloatIn w, FloatIn dy, FloatOut
   float meanDot = r * warpSum(dot) / float(width);
   for (int64_t j = lane; j < width; j += 32) {
     float xhat = x[base + j] * r;
-    dx.store(base + j, r * (dy[base + j] * w[j] - xhat * meanDot));
+    float grad = r * (dy[base + j] * w[j] - xhat * meanDot);
+    dx.store(base + j, residual.data ? __fadd_rn(grad, residual[base + j]) : grad);
   }
   if (lane == 0)
     inverseRms[row] = r;
@@ -119,17 +146,18 @@ Status rmsNorm(KernelCall &call) {
   return launchCheck(k, "rmsNormKernel");
 }
 
-Status rmsNormGrad(KernelCall &call) {
-  const char *k = "rms_norm_grad";
-  DS_RETURN_IF_ERROR(checkCall(
-      call, k, {{"input", Elem::Float}, {"weight", Elem::Float}, {"result_grad", Elem::Float}},
-      {{"input_grad", Elem::Float}, {"weight_grad", Elem::Float}}));
+namespace {
+
+/// rms_norm_grad's launches; with `residual` (rms_norm_grad_add) call.outputs[0] receives
+/// dx + residual instead of dx.
+Status launchRmsNormGrad(const char *k, KernelCall &call, FloatIn residual) {
   int64_t width;
   double eps;
   DS_RETURN_IF_ERROR(checkShapes(k, call, width, eps));
   int64_t n = call.inputs[0].numElements();
   DS_RETURN_IF_ERROR(expectElements(k, "result_grad", call.inputs[2], n));
-  DS_RETURN_IF_ERROR(expectElements(k, "input_grad", call.outputs[0], n));
+  DS_RETURN_IF_ERROR(
+      expectElements(k, residual.data ? "sum" : "input_grad", call.outputs[0], n));
   DS_RETURN_IF_ERROR(expectElements(k, "weight_grad", call.outputs[1], width));
   if (width == 0)
     return Status::ok();
@@ -154,8 +182,8 @@ Status rmsNormGrad(KernelCall &call) {
 
   FloatIn x = floatIn(call.inputs[0]), dy = floatIn(call.inputs[2]);
   rmsNormGradRowsKernel<<<ceilDiv(rows, kWarpsPerBlock), kWarpsPerBlock * 32, 0, stream>>>(
-      x, floatIn(call.inputs[1]), dy, floatOut(call.outputs[0]), inverseRms, rows, width,
-      float(eps));
+      x, floatIn(call.inputs[1]), dy, residual, floatOut(call.outputs[0]), inverseRms, rows,
+      width, float(eps));
   DS_RETURN_IF_ERROR(launchCheck(k, "rmsNormGradRowsKernel"));
   dim3 grid(unsigned(ceilDiv(width, 256)), unsigned(chunks));
   rmsNormGradPartialKernel<<<grid, 256, 0, stream>>>(x, dy, inverseRms, partial, rows, width,
@@ -164,6 +192,54 @@ Status rmsNormGrad(KernelCall &call) {
   sumChunksKernel<<<ceilDiv(width, 256), 256, 0, stream>>>(partial, floatOut(call.outputs[1]),
                                                           chunks, width);
   return launchCheck(k, "sumChunksKernel");
+}
+
+} // namespace
+
+Status rmsNormGrad(KernelCall &call) {
+  const char *k = "rms_norm_grad";
+  DS_RETURN_IF_ERROR(checkCall(
+      call, k, {{"input", Elem::Float}, {"weight", Elem::Float}, {"result_grad", Elem::Float}},
+      {{"input_grad", Elem::Float}, {"weight_grad", Elem::Float}}));
+  return launchRmsNormGrad(k, call, FloatIn{nullptr, false});
+}
+
+Status rmsNormGradAdd(KernelCall &call) {
+  const char *k = "rms_norm_grad_add";
+  DS_RETURN_IF_ERROR(checkCall(call, k,
+                               {{"input", Elem::Float},
+                                {"weight", Elem::Float},
+                                {"result_grad", Elem::Float},
+                                {"residual_grad", Elem::Float}},
+                               {{"sum", Elem::Float}, {"weight_grad", Elem::Float}}));
+  DS_RETURN_IF_ERROR(expectShape(k, "residual_grad", call.inputs[3], call.inputs[0].shape));
+  // An empty residual has no memory; it adds nothing to no rows.
+  if (call.inputs[3].numElements() == 0)
+    return launchRmsNormGrad(k, call, FloatIn{nullptr, false});
+  return launchRmsNormGrad(k, call, floatIn(call.inputs[3]));
+}
+
+Status addRmsNorm(KernelCall &call) {
+  const char *k = "add_rms_norm";
+  DS_RETURN_IF_ERROR(
+      checkCall(call, k, {{"lhs", Elem::Float}, {"rhs", Elem::Float}, {"weight", Elem::Float}},
+                {{"sum", Elem::Float}, {"result", Elem::Float}}));
+  const TensorView &lhs = call.inputs[0];
+  DS_RETURN_IF_ERROR(expectShape(k, "rhs", call.inputs[1], lhs.shape));
+  DS_RETURN_IF_ERROR(expectShape(k, "sum", call.outputs[0], lhs.shape));
+  DS_RETURN_IF_ERROR(expectMinRank(k, "lhs", lhs, 1));
+  double eps;
+  DS_RETURN_IF_ERROR(requireFloat(call.attrs, k, "eps", eps));
+  int64_t width = lhs.dim(-1), n = lhs.numElements();
+  DS_RETURN_IF_ERROR(expectShape(k, "weight", call.inputs[2], {width}));
+  DS_RETURN_IF_ERROR(expectElements(k, "result", call.outputs[1], n));
+  if (width == 0 || n == 0)
+    return Status::ok();
+  int64_t rows = n / width;
+  addRmsNormKernel<<<ceilDiv(rows, kWarpsPerBlock), kWarpsPerBlock * 32, 0, streamOf(call)>>>(
+      floatIn(lhs), floatIn(call.inputs[1]), floatIn(call.inputs[2]), floatOut(call.outputs[0]),
+      floatOut(call.outputs[1]), rows, width, float(eps));
+  return launchCheck(k, "addRmsNormKernel");
 }
 
 } // namespace ds::rt::cuda
