@@ -93,8 +93,9 @@ struct PlanMemoryPass : ds::impl::DsPlanMemoryBase<PlanMemoryPass> {
   using DsPlanMemoryBase::DsPlanMemoryBase;
 
   void runOnOperation() override {
-    if (alignment <= 0) {
-      getOperation().emitError("ds-plan-memory: alignment must be positive, got ") << alignment;
+    // Stream the value: the diagnostic prints the option object as a stray character.
+    if (int64_t value = alignment; value <= 0) {
+      getOperation().emitError("ds-plan-memory: alignment must be positive, got ") << value;
       return signalPassFailure();
     }
     for (auto program : getOperation().getOps<dsx::ProgramOp>())

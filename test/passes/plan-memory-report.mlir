@@ -1,4 +1,7 @@
 // RUN: ds-opt %s --ds-lower-to-exec --ds-plan-memory=report=true --verify-diagnostics -o /dev/null
+// RUN: not ds-opt %s --ds-lower-to-exec --ds-plan-memory=alignment=-64 2>&1 | FileCheck %s --check-prefix=ALIGN
+
+// ALIGN: error: ds-plan-memory: alignment must be positive, got -64
 
 // Two 4 KiB temporaries in a chain followed by a third: the third reuses the first's
 // bytes, so the arena holds 8192 bytes of the 12288 a layout without reuse would need.
