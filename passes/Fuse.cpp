@@ -89,7 +89,6 @@ struct FusePass : ds::impl::DsFuseBase<FusePass> {
       int64_t now = measure(program).launches;
       removedByKind += (removedByKind.empty() ? "" : ", ") + std::string(name) + " " +
                        std::to_string(launches - now);
-      (name == std::string("views") ? numViews : numFused) += launches - now;
       launches = now;
     }
     // A view whose readers were all fused away (a reshape of a reshape, a member's view

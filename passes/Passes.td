@@ -123,10 +123,6 @@ def DsFuse : Pass<"ds-fuse", "mlir::ModuleOp"> {
     Option<"report", "report", "bool", "false",
            "emit a remark with launches and bytes moved per step before and after fusion">
   ];
-  let statistics = [
-    Statistic<"numViews", "views", "reshape launches turned into views">,
-    Statistic<"numFused", "fused-launches", "launches removed by fusion (views excluded)">
-  ];
 }
 
 def DsPlanMemory : Pass<"ds-plan-memory", "mlir::ModuleOp"> {
