@@ -129,13 +129,16 @@ __global__ void mlaRopeKeyKernel(FloatIn kvUp, FloatIn kvA, FloatOut key, int64_
   }
 }
 
-/// The head sum of the rope part of dk, channel `channel` of token `token`, rounded once.
+/// The head sum of the rope part of dk, channel `channel` of token `token`, rounded as
+/// expand_grad's result was stored: to FP32, and on to BF16 for a BF16 key gradient (the
+/// unfused chain's buffers all have the key gradient's element type).
 __device__ __forceinline__ float headSum(FloatIn keyGrad, const KeyShape &k, int64_t token,
                                          int64_t channel) {
   double sum = 0.0;
   for (int64_t h = 0; h < k.heads; ++h)
     sum += keyGrad[(token * k.heads + h) * k.keyWidth + k.nope + channel];
-  return float(sum);
+  float rounded = float(sum);
+  return keyGrad.bf16 ? __bfloat162float(__float2bfloat16_rn(rounded)) : rounded;
 }
 
 /// Elements [0, kvUpElements) of the index space are kv_up's gradient (dk's nope part, then
