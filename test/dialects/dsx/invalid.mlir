@@ -54,3 +54,9 @@ dsx.program @launch_writes_view {
   // expected-error @+1 {{output #0 is a dsx.view; views are read-only, write their source}}
   dsx.launch "fill"() -> (%1) attrs {value = 1.0 : f64} : () -> memref<32xf32>
 }
+// -----
+dsx.program @view_of_dynamic_shape {
+  %0 = dsx.buffer temporary : memref<4x8xf32>
+  // expected-error @+1 {{view type 'memref<?xf32>' must have a static shape and identity layout}}
+  %1 = dsx.view %0 : memref<4x8xf32> to memref<?xf32>
+}
