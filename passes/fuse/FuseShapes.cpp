@@ -55,8 +55,10 @@ void fuseSliceGradSums(dsx::ProgramOp program) {
         break;
       std::optional<int64_t> dim = dimAttr(sliceGrad, rank);
       std::optional<int64_t> offset = intAttr(sliceGrad, "offset");
+      // A slice_grad that converts (f32 part, bf16 gradient) rounds the part; the concat
+      // would store it unrounded into the sum's element type.
       Value part = sliceGrad.getInputs()[0];
-      if (!dim || !offset || rankOf(part) != rank)
+      if (!dim || !offset || rankOf(part) != rank || elementType(part) != elementType(operand))
         break;
       parts.push_back(
           {sliceGrad, *dim, *offset, cast<MemRefType>(part.getType()).getDimSize(*dim)});

@@ -76,3 +76,22 @@ dsx.program @different_dims {
   %sum = dsx.buffer output "g" : memref<2x2xf32>
   dsx.launch "add"(%ga, %gb) -> (%sum) attrs {} : (memref<2x2xf32>, memref<2x2xf32>) -> memref<2x2xf32>
 }
+
+// -----
+
+// A slice_grad that rounds its f32 part to bf16 is not a copy: the add sums the rounded
+// value, a concat would store the unrounded one.
+
+// CHECK-LABEL: dsx.program @rounding_slice_grad
+// CHECK-NOT: "concat"
+// CHECK: dsx.launch "add"
+dsx.program @rounding_slice_grad {
+  %a = dsx.buffer input "a" : memref<2x4xf32>
+  %b = dsx.buffer input "b" : memref<2x3xf32>
+  %ga = dsx.buffer temporary : memref<2x7xbf16>
+  dsx.launch "slice_grad"(%a) -> (%ga) attrs {dim = 1 : i64, offset = 0 : i64} : (memref<2x4xf32>) -> memref<2x7xbf16>
+  %gb = dsx.buffer temporary : memref<2x7xf32>
+  dsx.launch "slice_grad"(%b) -> (%gb) attrs {dim = 1 : i64, offset = 4 : i64} : (memref<2x3xf32>) -> memref<2x7xf32>
+  %sum = dsx.buffer output "g" : memref<2x7xf32>
+  dsx.launch "add"(%ga, %gb) -> (%sum) attrs {} : (memref<2x7xbf16>, memref<2x7xf32>) -> memref<2x7xf32>
+}
