@@ -79,6 +79,7 @@ struct FusePass : ds::impl::DsFuseBase<FusePass> {
         {"rope_partial", [&] { fuse::fusePartialRope(program); }},
         {"mla_rope_key", [&] { fuse::fuseMlaRopeKey(program); }},
         {"norm", [&] { fuse::fuseNormResiduals(program); }},
+        {"fp8_round_trip", [&] { fuse::fuseFp8RoundTrips(program); }},
         {"optimizer", [&] { fuse::fuseOptimizers(program, groupBytes); }},
     };
     StepTraffic before = measure(program);

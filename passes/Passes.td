@@ -106,7 +106,10 @@ def DsFuse : Pass<"ds-fuse", "mlir::ModuleOp"> {
       5. add_rms_norm: a residual add and the rms_norm of its sum become one kernel writing
          both; rms_norm_grad_add: rms_norm_grad whose FP32 input gradient only feeds an add
          becomes one kernel writing the sum;
-      6. adamw_multi / bias_update_multi: the optimizer launches of equal attributes, in
+      6. quantize_dequantize: ds-fp8-cast's quantize -> dequantize pair with FP32 scales,
+         the FP8 values and scales read by nothing else, becomes one FP8 round trip that
+         never stores them;
+      7. adamw_multi / bias_update_multi: the optimizer launches of equal attributes, in
          schedule order, become one multi-tensor launch per group of at most
          optimizer-group-bytes of parameters (each parameter's update is unchanged).
     An intermediate fuses away only when it is a temporary read by nothing outside the

@@ -36,6 +36,9 @@ void fuseMlaRopeKey(dsx::ProgramOp program);
 /// feeds an add -> rms_norm_grad_add.
 void fuseNormResiduals(dsx::ProgramOp program);
 
+/// quantize -> dequantize with FP32 scales, read by nothing else -> quantize_dequantize.
+void fuseFp8RoundTrips(dsx::ProgramOp program);
+
 /// adamw launches of equal attributes and scalars -> adamw_multi, in groups of at most
 /// `groupBytes` parameter bytes (0: one group); bias_update of equal gamma ->
 /// bias_update_multi.

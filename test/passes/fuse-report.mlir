@@ -6,7 +6,7 @@
 //           scale 8 + 8 (64): 304 bytes in 4 launches
 //   after:  add_rms_norm 8 + 8 + 4 + 8 + 8 (144), scale (64): 208 bytes in 2 launches
 
-// expected-remark @+1 {{ds-fuse @step: launches per step 4 -> 2 (-50.0%); bytes moved per step 304 -> 208 (-31.6%); launches removed by kind: views 1, concat 0, rope_partial 0, mla_rope_key 0, norm 1, optimizer 0}}
+// expected-remark @+1 {{ds-fuse @step: launches per step 4 -> 2 (-50.0%); bytes moved per step 304 -> 208 (-31.6%); launches removed by kind: views 1, concat 0, rope_partial 0, mla_rope_key 0, norm 1, fp8_round_trip 0, optimizer 0}}
 dsx.program @step {
   %x = dsx.buffer input "x" : memref<2x4xf32>
   %h = dsx.buffer input "h" : memref<2x4xf32>

@@ -57,6 +57,7 @@ const std::vector<KernelEntry> &cpuKernelTable() {
       {"mla_rope_key_grad", mlaRopeKeyGrad},
       {"add_rms_norm", addRmsNorm},
       {"rms_norm_grad_add", rmsNormGradAdd},
+      {"quantize_dequantize", quantizeDequantize},
   };
   return table;
 }

@@ -91,6 +91,8 @@ Status biasUpdate(KernelCall &call);
 //   add_rms_norm       in: a, b, weight; out: sum = a + b, rms_norm(sum, weight); eps
 //   rms_norm_grad_add  in: input, weight, result_grad, residual_grad; out: residual_grad
 //                      + input_grad, weight_grad (of rms_norm_grad); eps
+//   quantize_dequantize in: input; out: dequantize(quantize(input)) with FP32 scales;
+//                      block
 // Optimizer.cpp
 Status adamwMulti(KernelCall &call);
 Status biasUpdateMulti(KernelCall &call);
@@ -102,6 +104,8 @@ Status mlaRopeKeyGrad(KernelCall &call);
 // RmsNorm.cpp
 Status addRmsNorm(KernelCall &call);
 Status rmsNormGradAdd(KernelCall &call);
+// Quantize.cpp
+Status quantizeDequantize(KernelCall &call);
 
 // Runtime helpers emitted by ds-lower-to-exec (not ds ops).
 Status fill(KernelCall &call);

@@ -11,6 +11,9 @@
 // The scale is rounded to the scales tensor's dtype before it divides, so that
 // dequantize(quantize(x)) uses exactly the scale that quantized x.
 //
+// quantize_dequantize (ds-fuse) is the two in one launch with FP32 scales: the FP8 values
+// times their scale, as a GEMM operand of the recipe reads them.
+//
 //===----------------------------------------------------------------------===//
 #include "runtime/core/Bf16.h"
 #include "runtime/core/Fp8.h"
@@ -108,6 +111,26 @@ Status dequantize(KernelCall &call) {
         result[i] = e4m3ToFloat(values[i]) * scales[b.scaleIndex(bi, r, c)];
       }
   return Status::ok();
+}
+
+Status quantizeDequantize(KernelCall &call) {
+  const char *k = "quantize_dequantize";
+  DS_RETURN_IF_ERROR(
+      checkCall(call, k, {{"input", Elem::Float}}, {{"result", Elem::Float}}));
+  const TensorView &input = call.inputs[0];
+  DS_RETURN_IF_ERROR(expectMinRank(k, "input", input, 2));
+  std::vector<int64_t> block;
+  DS_RETURN_IF_ERROR(requireInts(call.attrs, k, "block", block));
+  if (block.size() != 2 || block[0] < 1 || block[1] < 1)
+    return errorf(k, ": block must be two positive sizes [bm, bk]");
+  std::vector<int64_t> scaleShape(input.shape.begin(), input.shape.end() - 2);
+  scaleShape.push_back((input.dim(-2) + block[0] - 1) / block[0]);
+  scaleShape.push_back((input.dim(-1) + block[1] - 1) / block[1]);
+  ScratchTensor values(DType::F8E4M3, input.shape), scales(DType::F32, scaleShape);
+  DS_RETURN_IF_ERROR(
+      runStage(k, quantize, {input}, {values.view(), scales.view()}, call.attrs));
+  return runStage(k, dequantize, {values.view(), scales.view()}, {call.outputs[0]},
+                  call.attrs);
 }
 
 } // namespace ds::rt::cpu

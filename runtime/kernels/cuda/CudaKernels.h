@@ -88,6 +88,8 @@ Status mlaRopeKeyGrad(KernelCall &call);
 // RmsNorm.cu
 Status addRmsNorm(KernelCall &call);
 Status rmsNormGradAdd(KernelCall &call);
+// Quantize.cu
+Status quantizeDequantize(KernelCall &call);
 
 } // namespace ds::rt::cuda
 

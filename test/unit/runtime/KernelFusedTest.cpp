@@ -4,6 +4,7 @@
 // train bit for bit alike.
 #include "test/unit/runtime/KernelTestUtil.h"
 
+#include <algorithm>
 #include <cstring>
 
 using namespace ds::rt;
@@ -241,6 +242,32 @@ TEST(KernelFused, RmsNormGradAddIsRmsNormGradThenAdd) {
     expectIdentical(sum, unfusedSum, residualFirst ? "sum (residual + dx)" : "sum (dx + residual)");
   }
   expectIdentical(dw, unfusedDw, "weight_grad");
+}
+
+// The FP8 operand round trip: one launch, the same bytes as quantize then dequantize with
+// FP32 scales, for the recipe's three tilings (partial edge blocks included) and for a
+// block of zeros (scale 1) and one past E4M3's range (saturation).
+TEST(KernelFused, QuantizeDequantizeIsTheRoundTrip) {
+  const std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>> cases = {
+      {{2, 3, 300}, {1, 128}}, {{200, 136}, {128, 128}}, {{2, 130, 9}, {128, 1}}};
+  for (const auto &[shape, block] : cases) {
+    SCOPED_TRACE("block " + std::to_string(block[0]) + "x" + std::to_string(block[1]));
+    KernelAttrs attrs;
+    attrs.setInts("block", block);
+    HostTensor x = randomTensor(shape, 91, 3.0f);
+    for (int64_t i = 0; i < std::min<int64_t>(block[1], shape.back()); ++i)
+      x.set(i, 0.0f);
+    x.set(x.numElements() - 1, 1e6f);
+    std::vector<int64_t> scaleShape(shape.begin(), shape.end() - 2);
+    scaleShape.push_back((shape[shape.size() - 2] + block[0] - 1) / block[0]);
+    scaleShape.push_back((shape.back() + block[1] - 1) / block[1]);
+    HostTensor values(DType::F8E4M3, shape), scales(DType::F32, scaleShape);
+    HostTensor unfused(DType::F32, shape), fused(DType::F32, shape);
+    DS_EXPECT_KERNEL_OK(runKernel("quantize", {&x}, {&values, &scales}, attrs));
+    DS_EXPECT_KERNEL_OK(runKernel("dequantize", {&values, &scales}, {&unfused}, attrs));
+    DS_EXPECT_KERNEL_OK(runKernel("quantize_dequantize", {&x}, {&fused}, attrs));
+    expectIdentical(fused, unfused, "quantize_dequantize");
+  }
 }
 
 } // namespace
