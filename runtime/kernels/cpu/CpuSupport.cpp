@@ -249,4 +249,12 @@ Status runStage(const char *fused, KernelFn kernel, std::vector<TensorView> inpu
   return Status::ok();
 }
 
+Status requireQuantBlock(const KernelAttrs &attrs, const char *kernel,
+                         std::vector<int64_t> &block) {
+  DS_RETURN_IF_ERROR(requireInts(attrs, kernel, "block", block));
+  if (block.size() != 2 || block[0] < 1 || block[1] < 1)
+    return errorf(kernel, ": block must be two positive sizes [bm, bk]");
+  return Status::ok();
+}
+
 } // namespace ds::rt::cpu

@@ -61,6 +61,11 @@ Status requireString(const KernelAttrs &attrs, const char *kernel, const char *n
 Status requireInts(const KernelAttrs &attrs, const char *kernel, const char *name,
                    std::vector<int64_t> &value);
 
+/// The FP8 kernels' `block` attribute: two positive sizes [bm, bk] of the scale blocks
+/// over the last two dimensions.
+Status requireQuantBlock(const KernelAttrs &attrs, const char *kernel,
+                         std::vector<int64_t> &block);
+
 /// Read-only FP32 access to an F32 or BF16 tensor.
 class FloatReader {
 public:

@@ -37,9 +37,7 @@ struct Blocking {
 Status readBlocking(const char *k, const KernelCall &call, const TensorView &data,
                     const char *dataName, const TensorView &scales, Blocking &b) {
   std::vector<int64_t> block;
-  DS_RETURN_IF_ERROR(requireInts(call.attrs, k, "block", block));
-  if (block.size() != 2 || block[0] < 1 || block[1] < 1)
-    return errorf(k, ": block must be two positive sizes [bm, bk]");
+  DS_RETURN_IF_ERROR(requireQuantBlock(call.attrs, k, block));
   DS_RETURN_IF_ERROR(expectMinRank(k, dataName, data, 2));
   b.rows = data.dim(-2);
   b.cols = data.dim(-1);
@@ -120,9 +118,7 @@ Status quantizeDequantize(KernelCall &call) {
   const TensorView &input = call.inputs[0];
   DS_RETURN_IF_ERROR(expectMinRank(k, "input", input, 2));
   std::vector<int64_t> block;
-  DS_RETURN_IF_ERROR(requireInts(call.attrs, k, "block", block));
-  if (block.size() != 2 || block[0] < 1 || block[1] < 1)
-    return errorf(k, ": block must be two positive sizes [bm, bk]");
+  DS_RETURN_IF_ERROR(requireQuantBlock(call.attrs, k, block));
   std::vector<int64_t> scaleShape(input.shape.begin(), input.shape.end() - 2);
   scaleShape.push_back((input.dim(-2) + block[0] - 1) / block[0]);
   scaleShape.push_back((input.dim(-1) + block[1] - 1) / block[1]);

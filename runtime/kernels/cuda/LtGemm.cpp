@@ -1,5 +1,6 @@
 #include "runtime/kernels/cuda/LtGemm.h"
 
+#include "runtime/kernels/cpu/Gemm.h"
 #include "runtime/kernels/cuda/Bf16Convert.h"
 #include "runtime/kernels/cuda/CudaSupport.h"
 
@@ -171,16 +172,14 @@ Status makePlan(const char *kernel, cublasLtHandle_t handle, const PlanKey &key,
 } // namespace
 
 Status readLtMath(const char *kernel, const KernelAttrs &attrs, LtMath &math) {
-  std::string value = attrs.getString("math", "f32");
-  if (value == "f32")
-    math = LtMath::F32;
-  else if (value == "tf32")
-    math = LtMath::TF32;
-  else if (value == "bf16")
-    math = LtMath::BF16;
-  else
-    return errorf(kernel, ": attribute math is \"", value,
-                  "\", expected \"f32\", \"tf32\" or \"bf16\"");
+  // One parser of the attribute for both backends: the CPU's, whose emulation this mirrors.
+  KernelCall call;
+  call.attrs = attrs;
+  cpu::GemmMath parsed;
+  DS_RETURN_IF_ERROR(cpu::readGemmMath(call, kernel, parsed));
+  math = parsed == cpu::GemmMath::Bf16   ? LtMath::BF16
+         : parsed == cpu::GemmMath::Tf32 ? LtMath::TF32
+                                         : LtMath::F32;
   return Status::ok();
 }
 

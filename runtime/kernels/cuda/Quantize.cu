@@ -65,9 +65,7 @@ Status quantizeDequantize(KernelCall &call) {
   DS_RETURN_IF_ERROR(expectMinRank(k, "input", input, 2));
   DS_RETURN_IF_ERROR(expectShape(k, "result", call.outputs[0], input.shape));
   std::vector<int64_t> block;
-  DS_RETURN_IF_ERROR(requireInts(call.attrs, k, "block", block));
-  if (block.size() != 2 || block[0] < 1 || block[1] < 1)
-    return errorf(k, ": block must be two positive sizes [bm, bk]");
+  DS_RETURN_IF_ERROR(requireQuantBlock(call.attrs, k, block));
   Blocking g;
   g.rows = input.dim(-2);
   g.cols = input.dim(-1);
