@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The GPU checks of issue 6 as one job, in two halves:
+#
+#   bench/gpu_job.sh prepare   # here (needs ds-compile, i.e. MLIR): build the CUDA tree in
+#                              # build-gpu, compile the plans into build-gpu/plans, copy libomp
+#   bench/gpu_job.sh run       # on the GPU machine, over a copy that carries build-gpu
+#
+# `run` executes every gpu test (DsGpuTests), v3-tiny CPU vs GPU for 50 steps at fp32 and
+# bf16 (test/gpu/tiny_cpu_vs_gpu.py), and the v3-mini benchmark (bench/run_bench.sh, ds with
+# --precision bf16 beside PyTorch eager and torch.compile). Results go to $OUT (default
+# /tmp/ds-gpu-job); record them in bench/results/ with the command, GPU and date.
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD_GPU:-build-gpu}
+case "${1:-}" in
+prepare)
+  set -e
+  if [ ! -f "$BUILD/build.ninja" ]; then
+    cmake -G Ninja -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release \
+      -DCMAKE_C_COMPILER=clang-22 -DCMAKE_CXX_COMPILER=clang++-22 \
+      -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir
+  fi
+  ninja -C "$BUILD" DsGpuTests ds-train ds-compile
+  mkdir -p "$BUILD/plans" "$BUILD/lib"
+  cp /usr/lib/llvm-22/lib/libomp.so.5 "$BUILD/lib/"
+  for p in fp32 bf16; do
+    "$BUILD/bin/ds-compile" models/configs/v3-tiny.json --precision $p -o "$BUILD/plans/tiny-$p.dsplan"
+  done
+  "$BUILD/bin/ds-compile" models/configs/v3-mini.json --batch 4 --seq 2048 --precision bf16 \
+    -o "$BUILD/plans/mini-bf16.dsplan"
+  # ds-compile links libLLVM and does not run on the GPU machine; keep the carried folder small.
+  rm -f "$BUILD/bin/ds-compile"
+  du -sh "$BUILD"
+  ;;
+run)
+  OUT=${OUT:-/tmp/ds-gpu-job}
+  mkdir -p "$OUT"
+  export LD_LIBRARY_PATH=$PWD/$BUILD/lib:${LD_LIBRARY_PATH:-}
+  nvidia-smi -L
+  echo "=== DsGpuTests"
+  timeout 240 "$BUILD/bin/DsGpuTests" > "$OUT/gpu-tests.log" 2>&1
+  grep -E "^\[  FAILED|^\[  PASSED|^\[==========\]|Failure" "$OUT/gpu-tests.log" | head -40
+  for p in fp32 bf16; do
+    echo "=== v3-tiny CPU vs GPU, $p"
+    timeout 150 python3 test/gpu/tiny_cpu_vs_gpu.py "$BUILD/bin/ds-train" \
+      "$BUILD/plans/tiny-$p.dsplan" --steps 50 -- --data data/corpus.txt 2>&1 | tail -4
+  done
+  echo "=== v3-mini bench"
+  OUT=$OUT/bench timeout 330 bash bench/run_bench.sh "$BUILD/bin/ds-train" \
+    "$BUILD/plans/mini-bf16.dsplan" 6 2>&1 | tail -75
+  ;;
+*)
+  echo "usage: bench/gpu_job.sh prepare|run" >&2
+  exit 2
+  ;;
+esac
