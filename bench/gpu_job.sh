@@ -26,8 +26,10 @@ prepare)
   for p in fp32 bf16; do
     "$BUILD/bin/ds-compile" models/configs/v3-tiny.json --precision $p -o "$BUILD/plans/tiny-$p.dsplan"
   done
+  # BF16 products and BF16 AdamW moments (V3's recipe; PyTorch's baseline keeps BF16
+  # parameters and moments), FP32 master weights.
   "$BUILD/bin/ds-compile" models/configs/v3-mini.json --batch 4 --seq 2048 --precision bf16 \
-    -o "$BUILD/plans/mini-bf16.dsplan"
+    --adam-moments bf16 -o "$BUILD/plans/mini-bf16.dsplan"
   # ds-compile links libLLVM and does not run on the GPU machine; keep the carried folder small.
   rm -f "$BUILD/bin/ds-compile"
   du -sh "$BUILD"

@@ -173,12 +173,19 @@ Signature forwardSignature(func::FuncOp forward) {
 }
 
 /// docs/ir-conventions.md, "The training step".
+/// The type of a parameter's AdamW moments: its shape, in `momentElement` when given.
+Type momentTypeOf(Type paramType, Type momentElement) {
+  if (!momentElement)
+    return paramType;
+  return cast<RankedTensorType>(paramType).clone(momentElement);
+}
+
 Signature trainStepSignature(func::FuncOp forward, ArrayRef<Param> params,
-                             ArrayRef<BiasBuffer> biases, Builder &b) {
+                             ArrayRef<BiasBuffer> biases, Type momentElement, Builder &b) {
   Signature sig = forwardSignature(forward);
   auto scalarType = RankedTensorType::get({}, b.getF32Type());
   for (const Param &param : params) {
-    Type type = forward.getArgument(param.argIndex).getType();
+    Type type = momentTypeOf(forward.getArgument(param.argIndex).getType(), momentElement);
     sig.argTypes.append({type, type});
     sig.argAttrs.push_back(namedAttr(b, kState, "exp_avg." + param.name));
     sig.argAttrs.push_back(namedAttr(b, kState, "exp_avg_sq." + param.name));
@@ -191,7 +198,8 @@ Signature trainStepSignature(func::FuncOp forward, ArrayRef<Param> params,
   sig.resultAttrs.push_back(namedAttr(b, kOutput, "grad_norm"));
   for (const Param &param : params) {
     Type type = forward.getArgument(param.argIndex).getType();
-    sig.resultTypes.append({type, type, type});
+    Type moment = momentTypeOf(type, momentElement);
+    sig.resultTypes.append({type, moment, moment});
     sig.resultAttrs.push_back(namedAttr(b, kUpdate, param.name));
     sig.resultAttrs.push_back(namedAttr(b, kUpdate, "exp_avg." + param.name));
     sig.resultAttrs.push_back(namedAttr(b, kUpdate, "exp_avg_sq." + param.name));
@@ -229,8 +237,14 @@ LogicalResult AutodiffPass::run() {
     return failure();
 
   OpBuilder b(module.getContext());
+  Type momentElement;
+  if (momentDtype == "bf16")
+    momentElement = b.getBF16Type();
+  else if (momentDtype != "f32")
+    return module.emitError("ds-autodiff: moment-dtype is '")
+           << momentDtype << "'; expected f32 or bf16";
   Signature sig = gradientsOnly ? gradientsSignature(forward, params, b)
-                                : trainStepSignature(forward, params, biases, b);
+                                : trainStepSignature(forward, params, biases, momentElement, b);
   Location loc = forward.getLoc();
   b.setInsertionPointAfter(forward);
   auto step = func::FuncOp::create(b, loc, funcName,
@@ -309,7 +323,7 @@ void AutodiffPass::appendOptimizer(Block *entry, unsigned numForwardArgs,
     Value expAvgSq = entry->getArgument(numForwardArgs + 2 * index + 1);
     Type type = param.getType();
     auto adamw = AdamwOp::create(
-        b, loc, TypeRange{type, type, type}, param, grads[index], expAvg, expAvgSq, lr, step,
+        b, loc, TypeRange{type, expAvg.getType(), expAvgSq.getType()}, param, grads[index], expAvg, expAvgSq, lr, step,
         gradNorm, b.getF64FloatAttr(beta1), b.getF64FloatAttr(beta2),
         b.getF64FloatAttr(epsilon), b.getF64FloatAttr(weightDecay),
         b.getF64FloatAttr(maxGradNorm));

@@ -46,6 +46,9 @@ def DsAutodiff : Pass<"ds-autodiff", "mlir::ModuleOp"> {
            "global gradient-norm clipping threshold (<= 0 disables clipping)">,
     Option<"biasUpdateGamma", "bias-update-gamma", "double", "0.001",
            "bias update speed of auxiliary-loss-free balancing (V3 report §2.1.2)">,
+    Option<"momentDtype", "moment-dtype", "std::string", "\"f32\"",
+           "element type of the AdamW moments exp_avg and exp_avg_sq: f32, or bf16 as "
+           "in V3's recipe (report §3.3.3); the master weights stay FP32">,
     Option<"keepForward", "keep-forward", "bool", "true",
            "keep @forward beside @train_step (evaluation, reports)">,
     Option<"gradientsOnly", "gradients-only", "bool", "false",

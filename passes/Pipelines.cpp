@@ -19,6 +19,7 @@ void ds::buildTrainPipeline(OpPassManager &pm, const TrainPipelineOptions &optio
   autodiff.weightDecay = options.weightDecay;
   autodiff.maxGradNorm = options.maxGradNorm;
   autodiff.biasUpdateGamma = options.biasUpdateGamma;
+  autodiff.momentDtype = options.momentDtype;
   // A plan runs @train_step only; @forward would just be carried through every pass.
   autodiff.keepForward = false;
   pm.addPass(createDsAutodiff(autodiff));

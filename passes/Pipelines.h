@@ -28,6 +28,9 @@ struct TrainPipelineOptions : mlir::PassPipelineOptions<TrainPipelineOptions> {
   Option<double> biasUpdateGamma{*this, "bias-update-gamma",
                                  llvm::cl::desc("router bias update speed"),
                                  llvm::cl::init(0.001)};
+  Option<std::string> momentDtype{*this, "moment-dtype",
+                                  llvm::cl::desc("AdamW moments: f32, or bf16 (V3's recipe)"),
+                                  llvm::cl::init("f32")};
 
   // Precision (ds-fp8-cast), applied after differentiation to every GEMM of the step.
   Option<std::string> precision{*this, "precision",

@@ -88,6 +88,7 @@ llvm::Error ds::planStage(ModuleOp module, const CompileOptions &options,
   TrainPipelineOptions pipeline;
   pipeline.precision = options.precision;
   pipeline.biasUpdateGamma = options.biasUpdateGamma;
+  pipeline.momentDtype = options.momentDtype;
   pipeline.fuse = options.fuse;
   pipeline.fuseReport = options.printReport;
   if (failed(compilePlan(module, options.mode, pipeline, options.planPath)))

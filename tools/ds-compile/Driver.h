@@ -41,8 +41,11 @@ struct CompileOptions {
   /// What the plan runs: the training step, @forward or @gradients. Eval and gradients
   /// build @forward with its logits (BuildOptions::emitLogits).
   PlanMode mode = PlanMode::Train;
-  /// "fp32" or "fp8" (ds-fp8-cast's V3 recipe on every linear GEMM of the plan).
+  /// "fp32", "bf16" (ds-gemm-precision) or "fp8" (ds-fp8-cast's V3 recipe on every
+  /// linear GEMM of the plan).
   std::string precision = "fp32";
+  /// Element type of the AdamW moments: "f32" or "bf16" (V3's recipe).
+  std::string momentDtype = "f32";
   /// Fuse launch chains into single kernels (ds-fuse); false keeps one launch per op.
   bool fuse = true;
   /// Speed of the auxiliary-loss-free router-bias update (V3 report §2.1.2).

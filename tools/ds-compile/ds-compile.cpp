@@ -71,6 +71,11 @@ int main(int argc, char **argv) {
   cl::opt<bool> noFuse("no-fuse",
                         cl::desc("Do not fuse launch chains (ds-fuse): one launch per op"),
                         cl::cat(category));
+  cl::opt<std::string> adamMoments(
+      "adam-moments",
+      cl::desc("Element type of the AdamW moments: f32, or bf16 as in V3's FP8 recipe "
+               "(master weights stay FP32)"),
+      cl::value_desc("T"), cl::init("f32"), cl::cat(category));
   cl::opt<double> biasUpdateGamma(
       "bias-update-gamma", cl::desc("Router-bias update speed (auxiliary-loss-free balancing)"),
       cl::init(0.001), cl::cat(category));
@@ -91,6 +96,12 @@ int main(int argc, char **argv) {
     return 1;
   }
   options.precision = precision;
+  if (adamMoments != "f32" && adamMoments != "bf16") {
+    llvm::WithColor::error(llvm::errs(), "ds-compile")
+        << "unknown --adam-moments '" << adamMoments << "'; expected f32 or bf16\n";
+    return 1;
+  }
+  options.momentDtype = adamMoments;
   options.fuse = !noFuse;
   options.biasUpdateGamma = biasUpdateGamma;
   options.specPath = spec;

@@ -56,6 +56,7 @@ const char *const kUsage =
     "  --log-every N        progress line interval when stdout is not a terminal (default 10)\n"
     "  --precision P        fp32 (default), bf16 or fp8, when compiling a spec\n"
     "                       (ds-compile --precision)\n"
+    "  --adam-moments T     f32 (default) or bf16 AdamW moments, when compiling a spec\n"
     "  --bias-update-gamma G  router-bias update speed when compiling a spec (default 0.001)\n"
     "  --device D           cpu (default) or cuda (GPU 0; a build with CUDA only); with\n"
     "                       DS_CUDA_PROFILE=1 cuda prints the time of each kernel name\n"
@@ -183,7 +184,8 @@ Status parseArgs(int argc, char **argv, Options &o) {
       if (seed < 0)
         return errorf("--seed must be non-negative, got ", seed);
       o.seed = static_cast<uint64_t>(seed);
-    } else if (arg == "--precision" || arg == "--bias-update-gamma") {
+    } else if (arg == "--precision" || arg == "--bias-update-gamma" ||
+               arg == "--adam-moments") {
       DS_RETURN_IF_ERROR(value(text));
       o.compileArgs.push_back(arg);
       o.compileArgs.push_back(text);
