@@ -106,6 +106,8 @@ Status addRmsNorm(KernelCall &call);
 Status rmsNormGradAdd(KernelCall &call);
 // Quantize.cpp
 Status quantizeDequantize(KernelCall &call);
+/// quantize_dequantize's argument checks, shared with the CUDA kernel; yields `block`.
+Status checkQuantizeDequantize(const KernelCall &call, std::vector<int64_t> &block);
 
 // Runtime helpers emitted by ds-lower-to-exec (not ds ops).
 Status fill(KernelCall &call);

@@ -111,14 +111,20 @@ Status dequantize(KernelCall &call) {
   return Status::ok();
 }
 
-Status quantizeDequantize(KernelCall &call) {
+Status checkQuantizeDequantize(const KernelCall &call, std::vector<int64_t> &block) {
   const char *k = "quantize_dequantize";
   DS_RETURN_IF_ERROR(
       checkCall(call, k, {{"input", Elem::Float}}, {{"result", Elem::Float}}));
-  const TensorView &input = call.inputs[0];
-  DS_RETURN_IF_ERROR(expectMinRank(k, "input", input, 2));
+  DS_RETURN_IF_ERROR(expectMinRank(k, "input", call.inputs[0], 2));
+  DS_RETURN_IF_ERROR(expectShape(k, "result", call.outputs[0], call.inputs[0].shape));
+  return requireQuantBlock(call.attrs, k, block);
+}
+
+Status quantizeDequantize(KernelCall &call) {
+  const char *k = "quantize_dequantize";
   std::vector<int64_t> block;
-  DS_RETURN_IF_ERROR(requireQuantBlock(call.attrs, k, block));
+  DS_RETURN_IF_ERROR(checkQuantizeDequantize(call, block));
+  const TensorView &input = call.inputs[0];
   std::vector<int64_t> scaleShape(input.shape.begin(), input.shape.end() - 2);
   scaleShape.push_back((input.dim(-2) + block[0] - 1) / block[0]);
   scaleShape.push_back((input.dim(-1) + block[1] - 1) / block[1]);

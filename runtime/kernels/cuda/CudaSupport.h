@@ -33,7 +33,6 @@ using cpu::expectShape;
 using cpu::product;
 using cpu::requireFloat;
 using cpu::requireInt;
-using cpu::requireQuantBlock;
 using cpu::requireString;
 
 /// Ok for cudaSuccess, otherwise "<kernel>: <what> failed: <CUDA error string>".

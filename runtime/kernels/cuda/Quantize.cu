@@ -13,6 +13,7 @@
 // [8192, 1024] activation takes about 30 us.
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/kernels/cpu/CpuKernels.h"
 #include "runtime/kernels/cuda/CudaDevice.cuh"
 #include "runtime/kernels/cuda/CudaKernels.h"
 #include "runtime/kernels/cuda/CudaSupport.h"
@@ -59,13 +60,9 @@ __global__ void quantizeDequantizeKernel(FloatIn input, FloatOut result, Blockin
 
 Status quantizeDequantize(KernelCall &call) {
   const char *k = "quantize_dequantize";
-  DS_RETURN_IF_ERROR(
-      checkCall(call, k, {{"input", Elem::Float}}, {{"result", Elem::Float}}));
-  const TensorView &input = call.inputs[0];
-  DS_RETURN_IF_ERROR(expectMinRank(k, "input", input, 2));
-  DS_RETURN_IF_ERROR(expectShape(k, "result", call.outputs[0], input.shape));
   std::vector<int64_t> block;
-  DS_RETURN_IF_ERROR(requireQuantBlock(call.attrs, k, block));
+  DS_RETURN_IF_ERROR(cpu::checkQuantizeDequantize(call, block));
+  const TensorView &input = call.inputs[0];
   Blocking g;
   g.rows = input.dim(-2);
   g.cols = input.dim(-1);
