@@ -96,6 +96,11 @@ Status biasUpdate(KernelCall &call);
 // Optimizer.cpp
 Status adamwMulti(KernelCall &call);
 Status biasUpdateMulti(KernelCall &call);
+/// The multi-tensor launches as one adamw (inputs param, grad, exp_avg, exp_avg_sq, lr,
+/// step, grad_norm) or bias_update call per tensor, with the launch's attributes and
+/// stream; an error names the operand counts. Shared with the CUDA kernels.
+Status splitAdamwMulti(const KernelCall &call, std::vector<KernelCall> &perTensor);
+Status splitBiasUpdateMulti(const KernelCall &call, std::vector<KernelCall> &perTensor);
 // Rope.cpp
 Status ropePartial(KernelCall &call);
 Status ropePartialGrad(KernelCall &call);

@@ -130,40 +130,62 @@ Status biasUpdate(KernelCall &call) {
   return Status::ok();
 }
 
-Status adamwMulti(KernelCall &call) {
-  const char *k = "adamw_multi";
+Status splitAdamwMulti(const KernelCall &call, std::vector<KernelCall> &perTensor) {
   size_t tensors = call.inputs.size() < 3 ? 0 : (call.inputs.size() - 3) / 4;
   if (call.inputs.size() != 3 + 4 * tensors || call.outputs.size() != 3 * tensors)
-    return errorf(k, ": expected lr, step, grad_norm, then 4 inputs (param, grad, exp_avg, "
-                     "exp_avg_sq) and 3 outputs per tensor; got ",
+    return errorf("adamw_multi: expected lr, step, grad_norm, then 4 inputs (param, grad, "
+                  "exp_avg, exp_avg_sq) and 3 outputs per tensor; got ",
                   call.inputs.size(), " inputs and ", call.outputs.size(), " outputs");
+  perTensor.assign(tensors, KernelCall());
   for (size_t t = 0; t < tensors; ++t) {
-    KernelCall one;
+    KernelCall &one = perTensor[t];
     one.inputs.assign(call.inputs.begin() + 3 + 4 * t, call.inputs.begin() + 7 + 4 * t);
     one.inputs.insert(one.inputs.end(), call.inputs.begin(), call.inputs.begin() + 3);
     one.outputs.assign(call.outputs.begin() + 3 * t, call.outputs.begin() + 3 * (t + 1));
     one.attrs = call.attrs;
-    if (Status status = adamw(one); !status.isOk())
-      return errorf(k, ": tensor ", t, ": ", status.message());
+    one.stream = call.stream;
   }
   return Status::ok();
 }
 
-Status biasUpdateMulti(KernelCall &call) {
-  const char *k = "bias_update_multi";
+Status splitBiasUpdateMulti(const KernelCall &call, std::vector<KernelCall> &perTensor) {
   size_t tensors = call.outputs.size();
   if (call.inputs.size() != 2 * tensors)
-    return errorf(k, ": expected 2 inputs (bias, counts) per output (new_bias); got ",
+    return errorf("bias_update_multi: expected 2 inputs (bias, counts) per output "
+                  "(new_bias); got ",
                   call.inputs.size(), " inputs and ", tensors, " outputs");
+  perTensor.assign(tensors, KernelCall());
   for (size_t t = 0; t < tensors; ++t) {
-    KernelCall one;
-    one.inputs = {call.inputs[2 * t], call.inputs[2 * t + 1]};
-    one.outputs = {call.outputs[t]};
-    one.attrs = call.attrs;
-    if (Status status = biasUpdate(one); !status.isOk())
-      return errorf(k, ": tensor ", t, ": ", status.message());
+    perTensor[t].inputs = {call.inputs[2 * t], call.inputs[2 * t + 1]};
+    perTensor[t].outputs = {call.outputs[t]};
+    perTensor[t].attrs = call.attrs;
+    perTensor[t].stream = call.stream;
   }
   return Status::ok();
+}
+
+namespace {
+
+/// Runs `kernel` on each piece of a multi-tensor launch, naming the failing tensor.
+Status runPerTensor(const char *fused, KernelFn kernel, std::vector<KernelCall> &pieces) {
+  for (size_t t = 0; t < pieces.size(); ++t)
+    if (Status status = kernel(pieces[t]); !status.isOk())
+      return errorf(fused, ": tensor ", t, ": ", status.message());
+  return Status::ok();
+}
+
+} // namespace
+
+Status adamwMulti(KernelCall &call) {
+  std::vector<KernelCall> pieces;
+  DS_RETURN_IF_ERROR(splitAdamwMulti(call, pieces));
+  return runPerTensor("adamw_multi", adamw, pieces);
+}
+
+Status biasUpdateMulti(KernelCall &call) {
+  std::vector<KernelCall> pieces;
+  DS_RETURN_IF_ERROR(splitBiasUpdateMulti(call, pieces));
+  return runPerTensor("bias_update_multi", biasUpdate, pieces);
 }
 
 } // namespace ds::rt::cpu

@@ -14,6 +14,7 @@
 // that produced the indices on the device never emits one.
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/kernels/cpu/CpuKernels.h"
 #include "runtime/kernels/cuda/CudaDevice.cuh"
 #include "runtime/kernels/cuda/CudaKernels.h"
 #include "runtime/kernels/cuda/CudaSupport.h"
@@ -379,23 +380,22 @@ Status biasUpdate(KernelCall &call) {
 
 Status biasUpdateMulti(KernelCall &call) {
   const char *k = "bias_update_multi";
-  size_t tensors = call.outputs.size();
-  if (call.inputs.size() != 2 * tensors)
-    return errorf(k, ": expected 2 inputs (bias, counts) per output (new_bias); got ",
-                  call.inputs.size(), " inputs and ", tensors, " outputs");
+  std::vector<KernelCall> pieces;
+  DS_RETURN_IF_ERROR(cpu::splitBiasUpdateMulti(call, pieces));
+  size_t tensors = pieces.size();
   double gamma;
   DS_RETURN_IF_ERROR(requireFloat(call.attrs, k, "gamma", gamma));
   for (size_t t = 0; t < tensors; ++t)
-    if (Status status = checkBiasUpdate("bias_update", call.inputs[2 * t],
-                                        call.inputs[2 * t + 1], call.outputs[t]);
+    if (Status status = checkBiasUpdate("bias_update", pieces[t].inputs[0],
+                                        pieces[t].inputs[1], pieces[t].outputs[0]);
         !status.isOk())
       return errorf(k, ": tensor ", t, ": ", status.message());
   for (size_t first = 0; first < tensors; first += kMaxBiasesPerBatch) {
     size_t count = std::min<size_t>(kMaxBiasesPerBatch, tensors - first);
     BiasBatch batch = {};
     for (size_t t = 0; t < count; ++t)
-      batch.tensors[t] = biasTensor(call.inputs[2 * (first + t)], call.inputs[2 * (first + t) + 1],
-                                    call.outputs[first + t]);
+      batch.tensors[t] = biasTensor(pieces[first + t].inputs[0], pieces[first + t].inputs[1],
+                                    pieces[first + t].outputs[0]);
     biasUpdateMultiKernel<<<unsigned(count), kThreads, 0, streamOf(call)>>>(batch, float(gamma));
     DS_RETURN_IF_ERROR(launchCheck(k, "biasUpdateMultiKernel"));
   }

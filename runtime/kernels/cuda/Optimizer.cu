@@ -20,6 +20,7 @@
 // run of blocks, and every element is updated by the same adamwElement as adamw's.
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/kernels/cpu/CpuKernels.h"
 #include "runtime/kernels/cuda/CudaDevice.cuh"
 #include "runtime/kernels/cuda/CudaKernels.h"
 #include "runtime/kernels/cuda/CudaSupport.h"
@@ -253,20 +254,13 @@ Status adamw(KernelCall &call) {
 
 Status adamwMulti(KernelCall &call) {
   const char *k = "adamw_multi";
-  size_t tensors = call.inputs.size() < 3 ? 0 : (call.inputs.size() - 3) / 4;
-  if (call.inputs.size() != 3 + 4 * tensors || call.outputs.size() != 3 * tensors)
-    return errorf(k, ": expected lr, step, grad_norm, then 4 inputs (param, grad, exp_avg, "
-                     "exp_avg_sq) and 3 outputs per tensor; got ",
-                  call.inputs.size(), " inputs and ", call.outputs.size(), " outputs");
-  for (size_t t = 0; t < tensors; ++t) {
-    std::vector<TensorView> inputs(call.inputs.begin() + 3 + 4 * t,
-                                   call.inputs.begin() + 7 + 4 * t);
-    inputs.insert(inputs.end(), call.inputs.begin(), call.inputs.begin() + 3);
-    std::vector<TensorView> outputs(call.outputs.begin() + 3 * t,
-                                    call.outputs.begin() + 3 * (t + 1));
-    if (Status status = checkAdamwTensor("adamw", inputs, outputs); !status.isOk())
+  std::vector<KernelCall> pieces;
+  DS_RETURN_IF_ERROR(cpu::splitAdamwMulti(call, pieces));
+  size_t tensors = pieces.size();
+  for (size_t t = 0; t < tensors; ++t)
+    if (Status status = checkAdamwTensor("adamw", pieces[t].inputs, pieces[t].outputs);
+        !status.isOk())
       return errorf(k, ": tensor ", t, ": ", status.message());
-  }
   if (tensors == 0)
     return Status::ok();
   AdamwCoefficients *coefficients = nullptr;
@@ -282,7 +276,7 @@ Status adamwMulti(KernelCall &call) {
     return launchCheck(k, "adamwMultiKernel");
   };
   for (size_t t = 0; t < tensors; ++t) {
-    AdamwTensor tensor = adamwTensor(&call.inputs[3 + 4 * t], &call.outputs[3 * t]);
+    AdamwTensor tensor = adamwTensor(pieces[t].inputs.data(), pieces[t].outputs.data());
     if (tensor.n == 0)
       continue;
     int64_t blocks = std::min(ceilDiv(tensor.n, kThreads), kMaxBlocksPerAdamwTensor);
