@@ -118,8 +118,8 @@ float roundToFp8Accumulator(float x) {
   return x;
 }
 
-Status readGemmMath(const KernelCall &call, const char *kernel, GemmMath &math) {
-  std::string name = call.attrs.getString(kGemmMathAttr, "f32");
+Status readGemmMath(const KernelAttrs &attrs, const char *kernel, GemmMath &math) {
+  std::string name = attrs.getString(kGemmMathAttr, "f32");
   if (name == "f32")
     math = GemmMath::F32;
   else if (name == "bf16")
@@ -170,12 +170,12 @@ GemmOperand::GemmOperand(const TensorView &t, GemmMath math) {
   data_ = rounded_.data();
 }
 
-Status readPromoteInterval(const KernelCall &call, const char *kernel, int64_t &interval) {
-  interval = call.attrs.getInt(kPromoteIntervalAttr, 0);
-  if (interval < 0)
-    return errorf(kernel, ": ", kPromoteIntervalAttr, " = ", interval,
+Status readGemmOptions(const KernelCall &call, const char *kernel, GemmOptions &options) {
+  options.promoteInterval = call.attrs.getInt(kPromoteIntervalAttr, 0);
+  if (options.promoteInterval < 0)
+    return errorf(kernel, ": ", kPromoteIntervalAttr, " = ", options.promoteInterval,
                   " is negative (0 or absent: plain FP32 accumulation)");
-  return Status::ok();
+  return readGemmMath(call.attrs, kernel, options.math);
 }
 
 void gemmAB(int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c,

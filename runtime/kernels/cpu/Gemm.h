@@ -42,8 +42,6 @@ float roundToFp8Accumulator(float x);
 /// (ds-fp8-cast marks each GEMM it quantizes; absent means plain FP32).
 constexpr const char *kPromoteIntervalAttr = "fp8_promote_interval";
 
-/// Reads kPromoteIntervalAttr of `call` (0 when absent); a negative value is an error.
-Status readPromoteInterval(const KernelCall &call, const char *kernel, int64_t &interval);
 
 /// The operand precision of a product (kernel attribute `math`, set by
 /// ds-gemm-precision): F32 multiplies the values as stored; Bf16 and Tf32 round each
@@ -53,9 +51,19 @@ enum class GemmMath : uint8_t { F32, Bf16, Tf32 };
 
 constexpr const char *kGemmMathAttr = "math";
 
-/// Reads kGemmMathAttr of `call` ("f32" when absent); any other value than f32, bf16 or
-/// tf32 is an error naming the kernel.
-Status readGemmMath(const KernelCall &call, const char *kernel, GemmMath &math);
+/// Reads kGemmMathAttr ("f32" when absent); any other value than f32, bf16 or tf32 is an
+/// error naming the kernel.
+Status readGemmMath(const KernelAttrs &attrs, const char *kernel, GemmMath &math);
+
+/// How a linear kernel multiplies: the emulated FP8 accumulation interval (0: plain FP32)
+/// and the operand precision.
+struct GemmOptions {
+  int64_t promoteInterval = 0;
+  GemmMath math = GemmMath::F32;
+};
+
+/// Reads kPromoteIntervalAttr (0 when absent; negative is an error) and kGemmMathAttr.
+Status readGemmOptions(const KernelCall &call, const char *kernel, GemmOptions &options);
 
 /// `x` as the tensor cores read it under `math`.
 float roundForGemm(float x, GemmMath math);

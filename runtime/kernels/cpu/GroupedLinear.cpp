@@ -60,16 +60,14 @@ Status groupedLinear(KernelCall &call) {
   DS_RETURN_IF_ERROR(expectShape(k, "result", call.outputs[0], {rows, outFeatures}));
   std::vector<int64_t> offsets;
   DS_RETURN_IF_ERROR(checkCounts(k, call.inputs[2], experts, rows, offsets));
-  int64_t interval = 0;
-  DS_RETURN_IF_ERROR(readPromoteInterval(call, k, interval));
-  GemmMath math;
-  DS_RETURN_IF_ERROR(readGemmMath(call, k, math));
-  GemmOperand x(call.inputs[0], math), w(weight, math);
+  GemmOptions gemm;
+  DS_RETURN_IF_ERROR(readGemmOptions(call, k, gemm));
+  GemmOperand x(call.inputs[0], gemm.math), w(weight, gemm.math);
   FloatWriter y(call.outputs[0]);
   for (int64_t e = 0; e < experts; ++e)
     gemmABt(offsets[e + 1] - offsets[e], outFeatures, inFeatures,
             x.data() + offsets[e] * inFeatures, w.data() + e * outFeatures * inFeatures,
-            y.data() + offsets[e] * outFeatures, interval);
+            y.data() + offsets[e] * outFeatures, gemm.promoteInterval);
   return Status::ok();
 }
 
@@ -86,16 +84,14 @@ Status groupedLinearDgrad(KernelCall &call) {
   DS_RETURN_IF_ERROR(expectShape(k, "input_grad", call.outputs[0], {rows, inFeatures}));
   std::vector<int64_t> offsets;
   DS_RETURN_IF_ERROR(checkCounts(k, call.inputs[2], experts, rows, offsets));
-  int64_t interval = 0;
-  DS_RETURN_IF_ERROR(readPromoteInterval(call, k, interval));
-  GemmMath math;
-  DS_RETURN_IF_ERROR(readGemmMath(call, k, math));
-  GemmOperand dy(call.inputs[0], math), w(weight, math);
+  GemmOptions gemm;
+  DS_RETURN_IF_ERROR(readGemmOptions(call, k, gemm));
+  GemmOperand dy(call.inputs[0], gemm.math), w(weight, gemm.math);
   FloatWriter dx(call.outputs[0]);
   for (int64_t e = 0; e < experts; ++e)
     gemmAB(offsets[e + 1] - offsets[e], inFeatures, outFeatures,
            dy.data() + offsets[e] * outFeatures, w.data() + e * outFeatures * inFeatures,
-           dx.data() + offsets[e] * inFeatures, interval);
+           dx.data() + offsets[e] * inFeatures, gemm.promoteInterval);
   return Status::ok();
 }
 
@@ -113,16 +109,14 @@ Status groupedLinearWgrad(KernelCall &call) {
   DS_RETURN_IF_ERROR(expectShape(k, "input", call.inputs[1], {rows, inFeatures}));
   std::vector<int64_t> offsets;
   DS_RETURN_IF_ERROR(checkCounts(k, call.inputs[2], experts, rows, offsets));
-  int64_t interval = 0;
-  DS_RETURN_IF_ERROR(readPromoteInterval(call, k, interval));
-  GemmMath math;
-  DS_RETURN_IF_ERROR(readGemmMath(call, k, math));
-  GemmOperand dy(call.inputs[0], math), x(call.inputs[1], math);
+  GemmOptions gemm;
+  DS_RETURN_IF_ERROR(readGemmOptions(call, k, gemm));
+  GemmOperand dy(call.inputs[0], gemm.math), x(call.inputs[1], gemm.math);
   FloatWriter dw(weightGrad);
   for (int64_t e = 0; e < experts; ++e)
     gemmAtB(outFeatures, inFeatures, offsets[e + 1] - offsets[e],
             dy.data() + offsets[e] * outFeatures, x.data() + offsets[e] * inFeatures,
-            dw.data() + e * outFeatures * inFeatures, interval);
+            dw.data() + e * outFeatures * inFeatures, gemm.promoteInterval);
   return Status::ok();
 }
 

@@ -40,13 +40,11 @@ Status linear(KernelCall &call) {
                   weight.shapeString(), " expects a last dimension of ", inFeatures);
   int64_t rows = leadingRows(input);
   DS_RETURN_IF_ERROR(expectElements(k, "result", call.outputs[0], rows * outFeatures));
-  int64_t interval = 0;
-  DS_RETURN_IF_ERROR(readPromoteInterval(call, k, interval));
-  GemmMath math;
-  DS_RETURN_IF_ERROR(readGemmMath(call, k, math));
-  GemmOperand x(input, math), w(weight, math);
+  GemmOptions gemm;
+  DS_RETURN_IF_ERROR(readGemmOptions(call, k, gemm));
+  GemmOperand x(input, gemm.math), w(weight, gemm.math);
   FloatWriter y(call.outputs[0]);
-  gemmABt(rows, outFeatures, inFeatures, x.data(), w.data(), y.data(), interval);
+  gemmABt(rows, outFeatures, inFeatures, x.data(), w.data(), y.data(), gemm.promoteInterval);
   return Status::ok();
 }
 
@@ -63,13 +61,11 @@ Status linearDgrad(KernelCall &call) {
                   weight.shapeString(), " has ", outFeatures, " output features");
   int64_t rows = leadingRows(resultGrad);
   DS_RETURN_IF_ERROR(expectElements(k, "input_grad", call.outputs[0], rows * inFeatures));
-  int64_t interval = 0;
-  DS_RETURN_IF_ERROR(readPromoteInterval(call, k, interval));
-  GemmMath math;
-  DS_RETURN_IF_ERROR(readGemmMath(call, k, math));
-  GemmOperand dy(resultGrad, math), w(weight, math);
+  GemmOptions gemm;
+  DS_RETURN_IF_ERROR(readGemmOptions(call, k, gemm));
+  GemmOperand dy(resultGrad, gemm.math), w(weight, gemm.math);
   FloatWriter dx(call.outputs[0]);
-  gemmAB(rows, inFeatures, outFeatures, dy.data(), w.data(), dx.data(), interval);
+  gemmAB(rows, inFeatures, outFeatures, dy.data(), w.data(), dx.data(), gemm.promoteInterval);
   return Status::ok();
 }
 
@@ -88,13 +84,11 @@ Status linearWgrad(KernelCall &call) {
       leadingRows(resultGrad) != rows)
     return errorf(k, ": result_grad ", resultGrad.shapeString(), " and input ", input.shapeString(),
                   " do not fit weight_grad ", weightGrad.shapeString());
-  int64_t interval = 0;
-  DS_RETURN_IF_ERROR(readPromoteInterval(call, k, interval));
-  GemmMath math;
-  DS_RETURN_IF_ERROR(readGemmMath(call, k, math));
-  GemmOperand dy(resultGrad, math), x(input, math);
+  GemmOptions gemm;
+  DS_RETURN_IF_ERROR(readGemmOptions(call, k, gemm));
+  GemmOperand dy(resultGrad, gemm.math), x(input, gemm.math);
   FloatWriter dw(weightGrad);
-  gemmAtB(outFeatures, inFeatures, rows, dy.data(), x.data(), dw.data(), interval);
+  gemmAtB(outFeatures, inFeatures, rows, dy.data(), x.data(), dw.data(), gemm.promoteInterval);
   return Status::ok();
 }
 

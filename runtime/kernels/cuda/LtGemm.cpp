@@ -173,10 +173,8 @@ Status makePlan(const char *kernel, cublasLtHandle_t handle, const PlanKey &key,
 
 Status readLtMath(const char *kernel, const KernelAttrs &attrs, LtMath &math) {
   // One parser of the attribute for both backends: the CPU's, whose emulation this mirrors.
-  KernelCall call;
-  call.attrs = attrs;
   cpu::GemmMath parsed;
-  DS_RETURN_IF_ERROR(cpu::readGemmMath(call, kernel, parsed));
+  DS_RETURN_IF_ERROR(cpu::readGemmMath(attrs, kernel, parsed));
   math = parsed == cpu::GemmMath::Bf16   ? LtMath::BF16
          : parsed == cpu::GemmMath::Tf32 ? LtMath::TF32
                                          : LtMath::F32;
