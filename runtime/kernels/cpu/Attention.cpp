@@ -96,10 +96,12 @@ void forwardHead(const Dims &d, int64_t b, int64_t h, double scale, bool causal,
     roundForGemm(slab->data(), int64_t(slab->size()), d.math);
   transpose(kSlab.data(), d.seq, d.qkDim, kT.data());
   attentionProbs(q.data(), kT.data(), d, scale, causal, probs.data());
+  // The forward reads P only as the left operand of P v.
+  roundForGemm(probs.data(), int64_t(probs.size()), d.math);
   for (int64_t i = 0; i < d.seq; ++i) {
     float *oRow = o.data() + i * d.vDim;
     for (int64_t j = 0; j < keysOf(i, d.seq, causal); ++j) {
-      float p = roundForGemm(probs[i * d.seq + j], d.math);
+      float p = probs[i * d.seq + j];
       const float *vRow = v.data() + j * d.vDim;
       for (int64_t c = 0; c < d.vDim; ++c)
         oRow[c] += p * vRow[c];
@@ -192,7 +194,7 @@ Status attention(KernelCall &call) {
   bool causal = call.attrs.getBool("causal", true);
   Dims d;
   DS_RETURN_IF_ERROR(checkShapes(k, call, d));
-  DS_RETURN_IF_ERROR(readGemmMath(call, k, d.math));
+  DS_RETURN_IF_ERROR(readGemmMath(call.attrs, k, d.math));
   DS_RETURN_IF_ERROR(expectShape(k, "result", call.outputs[0], call.inputs[2].shape));
   FloatReader query(call.inputs[0]), key(call.inputs[1]), value(call.inputs[2]);
   FloatWriter result(call.outputs[0]);
@@ -219,7 +221,7 @@ Status attentionGrad(KernelCall &call) {
   bool causal = call.attrs.getBool("causal", true);
   Dims d;
   DS_RETURN_IF_ERROR(checkShapes(k, call, d));
-  DS_RETURN_IF_ERROR(readGemmMath(call, k, d.math));
+  DS_RETURN_IF_ERROR(readGemmMath(call.attrs, k, d.math));
   const std::vector<int64_t> &vShape = call.inputs[2].shape;
   DS_RETURN_IF_ERROR(expectShape(k, "result", call.inputs[3], vShape));
   DS_RETURN_IF_ERROR(expectShape(k, "result_grad", call.inputs[4], vShape));
