@@ -4,8 +4,9 @@
 #
 #   bench/run_bench.sh DS_TRAIN PLAN_OR_SPEC [STEPS]
 #
-# ds runs STEPS steps (default 4) with --device cuda, then 2 more with DS_CUDA_PROFILE=1
-# for the per-kernel breakdown (event timing slows a step a little, so the throughput
+# ds runs STEPS steps (default 4) with --device cuda, then a run of 3 with DS_CUDA_PROFILE=1
+# for the per-kernel and per-class breakdown of steps 2-3 (step 1 pays one-time costs;
+# event timing slows a step a little, so the throughput
 # comes from the first run). Peak memory is the most nvidia-smi reported while the run
 # was alive, sampled every 0.2 s (the whole process: arena, scratch, CUDA context).
 # Time to first step: from process start until the first metrics line was written
@@ -75,8 +76,9 @@ print(f"ds: tokens/s {tps:.0f} (mean of steps {later[0]['step']}..{later[-1]['st
 PY
 fi
 
-echo "== ds per-kernel time (DS_CUDA_PROFILE=1, 2 steps)"
-DS_CUDA_PROFILE=1 "$DS_TRAIN" "$MODEL" --steps 2 --warmup 1 --device cuda --data "$DATA" --log-every 1 2>&1 | tail -40
+echo "== ds per-kernel time (DS_CUDA_PROFILE=1, 3 steps, the first left out)"
+DS_CUDA_PROFILE=1 "$DS_TRAIN" "$MODEL" --steps 3 --warmup 1 --device cuda --data "$DATA" \
+  --log-every 1 2>&1 | grep -v "^step " | tail -50
 
 echo "== PyTorch (bench/torch_baseline.py, modes ${TORCH_MODES:-eager,compile})"
 rm -f "$OUT/anchors.jsonl"

@@ -9,7 +9,8 @@
 //
 // With profiling on (DS_CUDA_PROFILE=1 in ds-train), each launch is bracketed by CUDA
 // events and the elapsed times are summed per kernel name: the per-kernel-class breakdown
-// of a step. The events serialise nothing on the stream but cost a little host time.
+// of a step. The events serialise nothing on the stream but cost a little host time. The
+// first step (scratch growth, cuBLASLt heuristic queries) is left out when later ones ran.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DS_RUNTIME_TRAIN_CUDASTEPDEVICE_H
@@ -32,8 +33,9 @@ struct KernelTime {
 /// `profile` turns on per-launch event timing.
 Expected<std::shared_ptr<StepDevice>> createCudaStepDevice(bool profile);
 
-/// The per-kernel times summed over every step so far (empty unless profiling is on).
-std::map<std::string, KernelTime> cudaKernelTimes(const StepDevice &device);
+/// The per-kernel times summed over steps 2.. (over step 1 when it is the only one), and
+/// in `steps` how many steps that is (empty, 0, unless profiling is on).
+std::map<std::string, KernelTime> cudaKernelTimes(const StepDevice &device, int64_t &steps);
 
 /// "NVIDIA H100 80GB HBM3, 79.1 GiB" for device 0, or the CUDA error.
 Expected<std::string> cudaDeviceDescription();

@@ -3,8 +3,12 @@
 
 Runs `ds-train MODEL --steps N --metrics FILE` once with --device cpu and once with
 --device cuda, same seed and data, and compares the loss of every step. Passes when each
-GPU loss is within --rtol (default 2%) of the CPU loss of the same step; prints the
-largest relative difference either way. MODEL is a spec (ds-train compiles it with the
+GPU loss is within --rtol (default 2%) of the CPU loss of the same step, and the first
+--tight-steps steps (default 0) within --tight-rtol; prints the largest relative difference
+either way. The tight bound is for BF16 math, where the two backends round the same operands
+but sum in different orders: their first steps agree closely, and only later, as training
+amplifies the differences (most at a loss spike), do the trajectories drift apart, by as much
+as a different precision altogether moves them. MODEL is a spec (ds-train compiles it with the
 ds-compile beside it) or a compiled .dsplan.
 
 Exit 77 (ctest SKIP_RETURN_CODE) when there is no GPU: nvidia-smi absent or listing none.
@@ -51,6 +55,8 @@ def main():
     parser.add_argument("model")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--rtol", type=float, default=0.02)
+    parser.add_argument("--tight-steps", type=int, default=0)
+    parser.add_argument("--tight-rtol", type=float, default=1e-3)
     # Anything after "--" goes to both ds-train runs unchanged (e.g. --data FILE).
     argv = sys.argv[1:]
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
@@ -66,7 +72,7 @@ def main():
     if sorted(cpu) != list(range(1, args.steps + 1)) or sorted(gpu) != sorted(cpu):
         print(f"FAIL: steps differ: cpu {sorted(cpu)[:3]}..., gpu {sorted(gpu)[:3]}...")
         return 1
-    worst_step, worst = 0, 0.0
+    worst_step, worst, tight_worst = 0, 0.0, 0.0
     print(f"{'step':>5} {'cpu loss':>12} {'gpu loss':>12} {'rel diff':>10}")
     for step in sorted(cpu):
         rel = abs(gpu[step] - cpu[step]) / max(abs(cpu[step]), 1e-12)
@@ -74,11 +80,17 @@ def main():
             rel = float("inf")
         if rel > worst or worst_step == 0:
             worst_step, worst = step, max(rel, worst)
+        if step <= args.tight_steps:
+            tight_worst = max(tight_worst, rel)
         print(f"{step:5d} {cpu[step]:12.6f} {gpu[step]:12.6f} {rel:10.3e}")
-    verdict = "PASS" if worst <= args.rtol else "FAIL"
+    passed = worst <= args.rtol and tight_worst <= args.tight_rtol
+    verdict = "PASS" if passed else "FAIL"
+    if args.tight_steps > 0:
+        print(f"first {args.tight_steps} steps: max relative loss difference {tight_worst:.3e} "
+              f"(limit {args.tight_rtol})")
     print(f"{verdict}: max relative loss difference {worst:.3e} at step {worst_step} over "
           f"{args.steps} steps (limit {args.rtol})")
-    return 0 if verdict == "PASS" else 1
+    return 0 if passed else 1
 
 
 if __name__ == "__main__":

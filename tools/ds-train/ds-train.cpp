@@ -37,6 +37,25 @@ using namespace ds::rt;
 
 namespace {
 
+/// The class of a kernel in the profile summary (issue 6's breakdown): dense GEMMs,
+/// grouped (expert) GEMMs, attention, routing and token permutation, the optimizer, and
+/// everything else (norms, RoPE, SwiGLU, adds, casts, embedding, the loss).
+[[maybe_unused]] const char *kernelClass(const std::string &kernel) {
+  auto startsWith = [&](const char *prefix) { return kernel.rfind(prefix, 0) == 0; };
+  if (startsWith("grouped_linear"))
+    return "grouped GEMM";
+  if (startsWith("linear"))
+    return "GEMM";
+  if (startsWith("attention"))
+    return "attention";
+  if (startsWith("router") || startsWith("dispatch") || startsWith("combine") ||
+      startsWith("balance_loss"))
+    return "router/permute";
+  if (startsWith("adamw") || startsWith("bias_update") || kernel == "grad_norm")
+    return "optimizer";
+  return "elementwise/other";
+}
+
 const char *const kUsage =
     "usage: ds-train PLAN.dsplan|SPEC.json [options]\n"
     "       ds-train --make-data INPUT.txt -o OUTPUT.u16|OUTPUT.u32\n"
@@ -365,23 +384,40 @@ Status train(const Options &o, int &exitCode) {
     std::printf("\n");
 #ifdef DS_TRAIN_WITH_CUDA
   if (profile && options.device) {
-    // Per kernel name, summed over the run: where a CUDA step spends its time.
-    std::map<std::string, KernelTime> times = cudaKernelTimes(*options.device);
+    // Per kernel name, summed over the profiled steps: where a CUDA step spends its time.
+    int64_t steps = 0;
+    std::map<std::string, KernelTime> times = cudaKernelTimes(*options.device, steps);
     double total = 0.0;
-    for (const auto &entry : times)
-      total += entry.second.milliseconds;
+    std::map<std::string, double> byClass;
+    for (const auto &[name, time] : times) {
+      total += time.milliseconds;
+      byClass[kernelClass(name)] += time.milliseconds;
+    }
     std::vector<std::pair<double, std::string>> order;
     for (const auto &[name, time] : times)
       order.emplace_back(-time.milliseconds, name);
     std::sort(order.begin(), order.end());
-    std::printf("ds-train: CUDA kernel time over %lld steps (%.1f ms in all)\n",
-                static_cast<long long>(job->completedSteps() - firstStep + 1), total);
+    std::printf("ds-train: CUDA kernel time over %lld step%s (%s; %.1f ms in all, %.1f ms "
+                "per step)\n",
+                static_cast<long long>(steps), steps == 1 ? "" : "s",
+                steps == 1 ? "the first step, with its one-time costs"
+                           : "the first step left out",
+                total, steps > 0 ? total / double(steps) : 0.0);
     for (const auto &[negative, name] : order) {
       const KernelTime &time = times[name];
       std::printf("  %-22s %10.2f ms %5.1f%%  %lld launches\n", name.c_str(), time.milliseconds,
                   total > 0 ? 100.0 * time.milliseconds / total : 0.0,
                   static_cast<long long>(time.launches));
     }
+    std::vector<std::pair<double, std::string>> classes;
+    for (const auto &[name, ms] : byClass)
+      classes.emplace_back(-ms, name);
+    std::sort(classes.begin(), classes.end());
+    std::printf("ds-train: by kernel class, per step\n");
+    for (const auto &[negative, name] : classes)
+      std::printf("  %-22s %10.2f ms %5.1f%%\n", name.c_str(),
+                  steps > 0 ? -negative / double(steps) : 0.0,
+                  total > 0 ? -100.0 * negative / total : 0.0);
   }
 #endif
   if (status && job->stoppedByRequest()) {

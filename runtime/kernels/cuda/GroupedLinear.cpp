@@ -1,14 +1,17 @@
 //===- GroupedLinear.cpp - ds.grouped_linear and its backward GEMMs -------===//
 //
 // Expert e owns rows [sum(counts[:e]), sum(counts[:e+1])) of the input and multiplies them
-// by weight[e]^T. This first version loops over the experts with one cuBLASLt GEMM each
-// (LtGemm.h; the same column-major reading as Linear.cpp), which needs the counts on the
-// host: they are copied back and the stream synchronized once per call. That host sync
-// makes these kernels the one place a step cannot be captured into a CUDA graph; they
-// report an error instead of breaking a capture. CUDA 13.0's cuBLAS offers grouped GEMM
-// (cublasGemmGroupedBatchedEx) only with per-group sizes in host arrays, so it would not
-// remove the sync; a device-side grouped GEMM that reads counts on the GPU is the
-// replacement (DESIGN.md's "grouped GEMM with FP32 promotion").
+// by weight[e]^T. Two paths:
+//  * math = "bf16" (the training path): one launch of our grouped GEMM for all experts,
+//    counts read on the device (GroupedGemm.h), when the widths are multiples of 8 and the
+//    tensors 16-byte aligned.
+//  * otherwise (exact FP32 or TF32 math, the CPU-matching and test paths, or odd widths):
+//    one cuBLASLt GEMM per expert (LtGemm.h; the same column-major reading as Linear.cpp),
+//    which needs the counts on the host: they are copied back and the stream synchronized
+//    once per call, so this path cannot be captured into a CUDA graph and says so instead
+//    of breaking a capture. CUDA 13.0's cuBLAS offers grouped GEMM
+//    (cublasGemmGroupedBatchedEx) only with per-group sizes in host arrays, which would
+//    not remove the sync.
 //
 // Empty experts launch nothing; their weight gradient is zeroed, as on the CPU. The
 // attribute math rounds F32 operands to BF16 or TF32 on the tensor cores (Linear.cpp).
@@ -16,6 +19,7 @@
 //===----------------------------------------------------------------------===//
 #include "runtime/kernels/cuda/CudaKernels.h"
 #include "runtime/kernels/cuda/CudaSupport.h"
+#include "runtime/kernels/cuda/GroupedGemm.h"
 #include "runtime/kernels/cuda/LtGemm.h"
 
 #include <vector>
@@ -90,6 +94,10 @@ Status expertRowsTimesWeight(KernelCall &call, const char *k, const char *inName
   cudaStream_t stream = streamOf(call);
   LtOptions options;
   DS_RETURN_IF_ERROR(readLtMath(k, call.attrs, options.math));
+  if (options.math == LtMath::BF16 && inCols > 0 && groupedGemmFits(w, in, in, out)) {
+    DS_RETURN_IF_ERROR(expectShape(k, "counts", call.inputs[2], {experts}));
+    return groupedRowsTimesWeightBf16(k, stream, in, w, call.inputs[2], out, transposeWeight);
+  }
   std::vector<int64_t> offsets;
   DS_RETURN_IF_ERROR(hostOffsets(k, call.inputs[2], experts, rows, stream, offsets));
   if (inCols == 0)
@@ -135,6 +143,10 @@ Status groupedLinearWgrad(KernelCall &call) {
   cudaStream_t stream = streamOf(call);
   LtOptions options;
   DS_RETURN_IF_ERROR(readLtMath(k, call.attrs, options.math));
+  if (options.math == LtMath::BF16 && groupedGemmFits(dw, dy, x, dw)) {
+    DS_RETURN_IF_ERROR(expectShape(k, "counts", call.inputs[2], {experts}));
+    return groupedWeightGradBf16(k, stream, dy, x, call.inputs[2], dw);
+  }
   std::vector<int64_t> offsets;
   DS_RETURN_IF_ERROR(hostOffsets(k, call.inputs[2], experts, rows, stream, offsets));
   int64_t sliceBytes = nOut * kDim * dtypeSize(dw.dtype);
