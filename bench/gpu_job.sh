@@ -6,7 +6,8 @@
 #   bench/gpu_job.sh run       # on the GPU machine, over a copy that carries build-gpu
 #
 # `run` executes every gpu test (DsGpuTests), v3-tiny CPU vs GPU for 50 steps at fp32 and
-# bf16 (test/gpu/tiny_cpu_vs_gpu.py), and the v3-mini benchmark (bench/run_bench.sh, ds with
+# bf16 (test/gpu/tiny_cpu_vs_gpu.py), CUDA-graph replay against kernel-by-kernel launches
+# (test/gpu/graph_vs_eager.py), and the v3-mini benchmark (bench/run_bench.sh, ds with
 # --precision bf16 beside PyTorch eager and torch.compile). Results go to $OUT (default
 # /tmp/ds-gpu-job); record them in bench/results/ with the command, GPU and date.
 set -u
@@ -50,6 +51,11 @@ run)
   timeout 150 python3 test/gpu/tiny_cpu_vs_gpu.py "$BUILD/bin/ds-train" \
     "$BUILD/plans/tiny-bf16.dsplan" --steps 50 --rtol 0.03 --tight-steps 5 --tight-rtol 2e-3 \
     -- --data data/corpus.txt 2>&1 | grep -E "^ +[1-5] |^ +(2[5-9]|30) |first|PASS|FAIL"
+  echo "=== CUDA graph replay against kernel-by-kernel launches"
+  timeout 120 python3 test/gpu/graph_vs_eager.py "$BUILD/bin/ds-train" \
+    "$BUILD/plans/tiny-bf16.dsplan" -- --data data/corpus.txt 2>&1 | tail -3
+  timeout 120 python3 test/gpu/graph_vs_eager.py "$BUILD/bin/ds-train" \
+    "$BUILD/plans/tiny-fp32.dsplan" --expect-eager -- --data data/corpus.txt 2>&1 | tail -3
   echo "=== v3-mini bench"
   OUT=$OUT/bench timeout 330 bash bench/run_bench.sh "$BUILD/bin/ds-train" \
     "$BUILD/plans/mini-bf16.dsplan" 6 2>&1 | tail -75

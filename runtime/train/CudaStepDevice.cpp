@@ -22,9 +22,11 @@ double gib(double bytes) { return bytes / double(1ull << 30); }
 
 class CudaStepDevice final : public StepDevice {
 public:
-  explicit CudaStepDevice(bool profile) : profile_(profile) {}
+  CudaStepDevice(bool profile, bool graphs) : profile_(profile), graphs_(graphs) {}
   ~CudaStepDevice() override {
     // Errors here have nowhere to go; the process is ending or the job failed already.
+    if (graph_)
+      cudaGraphExecDestroy(graph_);
     for (cudaEvent_t e : events_)
       cudaEventDestroy(e);
     if (stream_)
@@ -102,22 +104,16 @@ public:
                                                cudaMemcpyHostToDevice, stream_),
                                "cudaMemcpyAsync(input to device)"));
     }
-    for (size_t l = 0; l < calls_.size(); ++l) {
-      if (profile_)
-        DS_RETURN_IF_ERROR(check(cudaEventRecord(events_[2 * l], stream_), "cudaEventRecord"));
-      Status status = kernels_[l](calls_[l]);
-      if (!status)
-        return errorf("launch ", l, " ('", plan.launches[l].kernel, "'): ", status.message());
-      if (profile_)
-        DS_RETURN_IF_ERROR(
-            check(cudaEventRecord(events_[2 * l + 1], stream_), "cudaEventRecord"));
+    if (graph_) {
+      DS_RETURN_IF_ERROR(check(cudaGraphLaunch(graph_, stream_), "cudaGraphLaunch(the step)"));
+    } else if (graphs_ && !profile_ && stepsRun_ >= 1) {
+      // Step 2 (step 1 grew every scratch buffer and cached every GEMM plan): capture the
+      // launches and updates once, then replay them.
+      DS_RETURN_IF_ERROR(captureStep(plan));
+    } else {
+      DS_RETURN_IF_ERROR(enqueueStep(plan));
     }
-    for (const PlanUpdate &update : plan.updates)
-      DS_RETURN_IF_ERROR(check(cudaMemcpyAsync(views_[update.target].data,
-                                               views_[update.source].data,
-                                               views_[update.source].sizeInBytes(),
-                                               cudaMemcpyDeviceToDevice, stream_),
-                               "cudaMemcpyAsync(update)"));
+    ++stepsRun_;
     for (int32_t id : outputs) {
       const TensorView &view = host.view(id);
       DS_RETURN_IF_ERROR(check(cudaMemcpyAsync(view.data, views_[id].data, view.sizeInBytes(),
@@ -158,6 +154,59 @@ public:
     return check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize(state to host)");
   }
 
+  /// Every launch of the plan, then its updates, queued on the stream.
+  Status enqueueStep(const Plan &plan) {
+    for (size_t l = 0; l < calls_.size(); ++l) {
+      if (profile_)
+        DS_RETURN_IF_ERROR(check(cudaEventRecord(events_[2 * l], stream_), "cudaEventRecord"));
+      Status status = kernels_[l](calls_[l]);
+      if (!status)
+        return errorf("launch ", l, " ('", plan.launches[l].kernel, "'): ", status.message());
+      if (profile_)
+        DS_RETURN_IF_ERROR(
+            check(cudaEventRecord(events_[2 * l + 1], stream_), "cudaEventRecord"));
+    }
+    for (const PlanUpdate &update : plan.updates)
+      DS_RETURN_IF_ERROR(check(cudaMemcpyAsync(views_[update.target].data,
+                                               views_[update.source].data,
+                                               views_[update.source].sizeInBytes(),
+                                               cudaMemcpyDeviceToDevice, stream_),
+                               "cudaMemcpyAsync(update)"));
+    return Status::ok();
+  }
+
+  /// Captures enqueueStep into a CUDA graph and launches it. A kernel that needs the host
+  /// mid-step (the per-expert GEMM loop of FP32 math reads expert counts) makes the
+  /// capture fail; then the step, and every later one, is launched kernel by kernel, and
+  /// the reason is printed once. Nothing ran during the capture, so nothing is repeated.
+  Status captureStep(const Plan &plan) {
+    DS_RETURN_IF_ERROR(check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal),
+                             "cudaStreamBeginCapture"));
+    Status captured = enqueueStep(plan);
+    cudaGraph_t graph = nullptr;
+    cudaError_t ended = cudaStreamEndCapture(stream_, &graph);
+    cudaGraphExec_t exec = nullptr;
+    if (captured && ended == cudaSuccess)
+      captured = check(cudaGraphInstantiate(&exec, graph, 0), "cudaGraphInstantiate");
+    else if (captured)
+      captured = check(ended, "cudaStreamEndCapture");
+    if (graph)
+      cudaGraphDestroy(graph);
+    if (!captured) {
+      cudaGetLastError(); // the failed capture's error is reported here, not by a later call
+      graphs_ = false;
+      std::printf("ds-train: CUDA graph: the step was not captured (%s); launching its "
+                  "kernels one by one\n",
+                  captured.message().c_str());
+      return enqueueStep(plan);
+    }
+    graph_ = exec;
+    std::printf("ds-train: CUDA graph: step captured (%zu launches, %zu updates); replaying "
+                "it from now on\n",
+                calls_.size(), plan.updates.size());
+    return check(cudaGraphLaunch(graph_, stream_), "cudaGraphLaunch(the step)");
+  }
+
   /// Steps 2.. when more than one step ran, else step 1; and how many steps that is.
   const std::map<std::string, KernelTime> &times(int64_t &steps) const {
     steps = profiledSteps_ > 1 ? profiledSteps_ - 1 : profiledSteps_;
@@ -168,6 +217,9 @@ private:
   void *deviceAddress(int64_t offset) const { return static_cast<uint8_t *>(arena_) + offset; }
 
   bool profile_;
+  bool graphs_;                     // capture the step once it has run eagerly once
+  cudaGraphExec_t graph_ = nullptr; // the captured step
+  int64_t stepsRun_ = 0;
   void *arena_ = nullptr;
   uint8_t *hostBase_ = nullptr;
   cudaStream_t stream_ = nullptr;
@@ -181,13 +233,13 @@ private:
 
 } // namespace
 
-Expected<std::shared_ptr<StepDevice>> createCudaStepDevice(bool profile) {
+Expected<std::shared_ptr<StepDevice>> createCudaStepDevice(bool profile, bool graphs) {
   int count = 0;
   cudaError_t error = cudaGetDeviceCount(&count);
   if (error != cudaSuccess || count == 0)
     return errorf("--device cuda: no CUDA device is usable (",
                   error == cudaSuccess ? "none found" : cudaGetErrorString(error), ")");
-  return std::shared_ptr<StepDevice>(std::make_shared<CudaStepDevice>(profile));
+  return std::shared_ptr<StepDevice>(std::make_shared<CudaStepDevice>(profile, graphs));
 }
 
 std::map<std::string, KernelTime> cudaKernelTimes(const StepDevice &device, int64_t &steps) {

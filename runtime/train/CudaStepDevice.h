@@ -5,7 +5,10 @@
 // device as in the host arena and the launch list carries over unchanged. Per step:
 // the inputs (tokens, lr, step) host to device, every launch through the CUDA kernel table
 // on one stream, the plan's updates as device-to-device copies, the outputs the metrics
-// read back to the host, and one stream synchronisation.
+// read back to the host, and one stream synchronisation. From step 2 on, the launches
+// and updates are one CUDA graph, captured at step 2 and replayed (step 1 grows scratch
+// buffers and caches cuBLASLt plans, which a capture cannot contain); a plan with a kernel
+// that needs the host mid-step is launched kernel by kernel instead, with a message.
 //
 // With profiling on (DS_CUDA_PROFILE=1 in ds-train), each launch is bracketed by CUDA
 // events and the elapsed times are summed per kernel name: the per-kernel-class breakdown
@@ -30,8 +33,9 @@ struct KernelTime {
 };
 
 /// Makes the CUDA step device for device 0 (it allocates nothing until attach).
-/// `profile` turns on per-launch event timing.
-Expected<std::shared_ptr<StepDevice>> createCudaStepDevice(bool profile);
+/// `profile` turns on per-launch event timing (and launches kernel by kernel); `graphs`
+/// allows the CUDA-graph replay of steps 2 and on.
+Expected<std::shared_ptr<StepDevice>> createCudaStepDevice(bool profile, bool graphs);
 
 /// The per-kernel times summed over steps 2.. (over step 1 when it is the only one), and
 /// in `steps` how many steps that is (empty, 0, unless profiling is on).

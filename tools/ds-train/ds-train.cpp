@@ -79,6 +79,8 @@ const char *const kUsage =
     "  --bias-update-gamma G  router-bias update speed when compiling a spec (default 0.001)\n"
     "  --device D           cpu (default) or cuda (GPU 0; a build with CUDA only); with\n"
     "                       DS_CUDA_PROFILE=1 cuda prints the time of each kernel name\n"
+    "                       and class; steps 2.. replay one CUDA graph (DS_CUDA_GRAPH=0:\n"
+    "                       launch kernel by kernel)\n"
     "checkpoints (runtime/train/README.md):\n"
     "  --checkpoint-dir DIR write checkpoints to DIR/step-NNNNNN, DIR/latest names the newest;\n"
     "                       one is written after the last step, and on SIGINT/SIGTERM\n"
@@ -334,7 +336,9 @@ Status train(const Options &o, int &exitCode) {
 #ifdef DS_TRAIN_WITH_CUDA
     const char *profileVar = std::getenv("DS_CUDA_PROFILE");
     profile = profileVar && std::string(profileVar) == "1";
-    Expected<std::shared_ptr<StepDevice>> device = createCudaStepDevice(profile);
+    const char *graphVar = std::getenv("DS_CUDA_GRAPH");
+    bool graphs = !(graphVar && std::string(graphVar) == "0");
+    Expected<std::shared_ptr<StepDevice>> device = createCudaStepDevice(profile, graphs);
     if (!device)
       return device.status();
     options.device = device.take();

@@ -5,6 +5,8 @@
 
 #include <cub/device/device_radix_sort.cuh>
 
+#include <algorithm>
+
 namespace ds::rt::cuda {
 namespace {
 
@@ -16,10 +18,18 @@ __global__ void iotaKernel(int32_t *values, int64_t count) {
     values[i] = int32_t(i);
 }
 
-/// One block per sorted entry; only the first entry of a run of equal keys works.
+/// Sums one run of equal keys into its dst row; grid.x walks the sorted entries (only the
+/// first entry of a run works), grid.y the row's columns in blocks of kThreads. A run is
+/// summed in entry order (the CPU's order, bit for bit), one column per thread; the loads
+/// of kUnroll entries are issued before their adds, so a long run (a frequent token id:
+/// thousands of entries) waits on memory kUnroll times less often than a plain loop, and
+/// the columns of a long run spread over gridDim.y blocks instead of one.
+constexpr int kUnroll = 8;
+
 __global__ void runSumKernel(const int32_t *sortedKeys, const int32_t *sortedEntries,
                              int64_t count, FloatIn src, int64_t srcStride, FloatIn weights,
                              bool weighted, FloatOut dst, int64_t dstRows, int64_t width) {
+  int64_t j = int64_t(blockIdx.y) * blockDim.x + threadIdx.x;
   for (int64_t i = blockIdx.x; i < count; i += gridDim.x) {
     int32_t key = sortedKeys[i];
     if ((i > 0 && sortedKeys[i - 1] == key) || key < 0 || key >= dstRows)
@@ -27,15 +37,26 @@ __global__ void runSumKernel(const int32_t *sortedKeys, const int32_t *sortedEnt
     int64_t end = i + 1;
     while (end < count && sortedKeys[end] == key)
       ++end;
-    for (int64_t j = threadIdx.x; j < width; j += blockDim.x) {
-      float sum = 0.0f;
-      for (int64_t r = i; r < end; ++r) {
-        int64_t entry = sortedEntries[r];
-        float w = weighted ? weights[entry] : 1.0f;
-        sum += w * src[(entry / srcStride) * width + j];
+    if (j >= width)
+      continue;
+    float sum = 0.0f;
+    int64_t r = i;
+    for (; r + kUnroll <= end; r += kUnroll) {
+      float term[kUnroll];
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        int64_t entry = sortedEntries[r + u];
+        term[u] = (weighted ? weights[entry] : 1.0f) * src[(entry / srcStride) * width + j];
       }
-      dst.store(int64_t(key) * width + j, sum);
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u)
+        sum += term[u];
     }
+    for (; r < end; ++r) {
+      int64_t entry = sortedEntries[r];
+      sum += (weighted ? weights[entry] : 1.0f) * src[(entry / srcStride) * width + j];
+    }
+    dst.store(int64_t(key) * width + j, sum);
   }
 }
 
@@ -76,7 +97,11 @@ Status sortedScatterAdd(const char *kernel, cudaStream_t stream, const ScatterRe
                                                                32, stream),
                                kernel, "cub::DeviceRadixSort::SortPairs"));
   FloatIn weights = r.weights ? floatIn(*r.weights) : FloatIn{nullptr, false};
-  runSumKernel<<<gridFor(r.count * kThreads, kThreads), kThreads, 0, stream>>>(
+  unsigned columnBlocks = unsigned(ceilDiv(r.width, kThreads));
+  if (columnBlocks > 65535)
+    return errorf(kernel, ": rows of ", r.width, " elements exceed the scatter's grid");
+  dim3 grid(std::max(1u, gridFor(r.count * kThreads, kThreads) / columnBlocks), columnBlocks);
+  runSumKernel<<<grid, kThreads, 0, stream>>>(
       sortedKeys, sortedEntries, r.count, floatIn(*r.src), r.srcStride, weights,
       r.weights != nullptr, floatOut(*r.dst), r.dstRows, r.width);
   return launchCheck(kernel, "runSumKernel");
