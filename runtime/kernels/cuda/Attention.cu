@@ -1,35 +1,44 @@
 //===- Attention.cu - ds.attention and ds.attention_grad ------------------===//
 //
 // softmax(q k^T * scale) v per batch and head, causal by default; q, k [B, S, H, Dqk],
-// v [B, S, H, Dv] (V3's MLA: Dqk 192, Dv 128). The products run on the tensor cores as
-// strided-batched cuBLASLt GEMMs (LtGemm.h), one launch for every (batch, head) pair, the
-// scores materialized in FP32 scratch; two small kernels do the row-wise softmax and dS.
+// v [B, S, H, Dv] (V3's MLA: Dqk 192, Dv 128). Two implementations:
+//
+//  * math = "bf16" with Dqk in {64, 128, 192}, Dv in {64, 128} (and BF16 tensors 16-byte
+//    aligned): fused FlashAttention-2 kernels (FlashAttention.cu), BF16 mma.sync tensor
+//    cores, the scores never leave the chip. Every other call:
+//  * strided-batched cuBLASLt GEMMs (LtGemm.h), one launch for every (batch, head) pair,
+//    the scores materialized in FP32 scratch; two small kernels do the row-wise softmax
+//    and dS. This file.
 //
 //   forward:  S = Q K^T, P = softmax(scale * S) (masked), O = P V
 //   backward (FlashAttention-2, Dao 2023, Alg. 2, with P recomputed):
 //             P as above, dP = dO V^T, D_i = sum_j P_ij dP_ij,
 //             dS' = scale * P * (dP - D), dV = P^T dO, dQ = dS' K, dK = dS'^T Q
-// D is taken from the recomputed P and dP, as the CPU reference does (it equals
-// rowsum(dO * O) only in exact arithmetic), so it stays exact when `result` was stored in
-// BF16; the kernels never read `result`.
+// The cuBLASLt path takes D from the recomputed P and dP, as the CPU reference does (it
+// equals rowsum(dO * O) only in exact arithmetic), so it stays exact when `result` was
+// stored in BF16, and never reads `result`. The flash path has no P matrix to sum over
+// (the forward keeps no logsumexp, so its backward first recomputes each row's
+// logsumexp) and takes D_i = rowsum(dO_i * O_i) from `result` and `result_grad`.
 //
-// Work and memory: one strided batch cannot span [B, S, H, D]'s (batch, head) pairs, so
-// the operands are first copied to head-major [B, H, S, D] FP32 scratch (BF16 widened) and
-// the gradients and result are computed there and copied back (one rounding to BF16 where
-// stored so); with H = 1 the layouts agree and F32 tensors are used in place. The query
-// rows are cut into chunks of R rows and the pairs into groups of G, and each (group,
-// chunk) step keeps only its [G, R, keys] scores (and dS) in scratch, under
-// kScoreScratchBytes whatever S is. Causal, query chunk [r0, r1) needs keys [0, r1) only,
-// so with n = kCausalChunks chunks the GEMMs do (n+1)/2n of the full S x S work (9/16 at
-// n = 8); the triangle inside a chunk is computed and masked (P and dS written as 0). dK
-// and dV sum over query chunks: a group's last chunk (which sees every key) runs first and
-// writes them, the earlier ones add (beta 1), in stream order, so results are reproducible.
+// Work and memory (cuBLASLt path): one strided batch cannot span [B, S, H, D]'s (batch,
+// head) pairs, so the operands are first copied to head-major [B, H, S, D] FP32 scratch
+// (BF16 widened) and the gradients and result are computed there and copied back (one
+// rounding to BF16 where stored so); with H = 1 the layouts agree and F32 tensors are used
+// in place. The query rows are cut into chunks of R rows and the pairs into groups of G,
+// and each (group, chunk) step keeps only its [G, R, keys] scores (and dS) in scratch,
+// under kScoreScratchBytes whatever S is. Causal, query chunk [r0, r1) needs keys [0, r1)
+// only, so with n = kCausalChunks chunks the GEMMs do (n+1)/2n of the full S x S work
+// (9/16 at n = 8); the triangle inside a chunk is computed and masked (P and dS written
+// as 0). dK and dV sum over query chunks: a group's last chunk (which sees every key) runs
+// first and writes them, the earlier ones add (beta 1), in stream order, so results are
+// reproducible.
 //
 // Arithmetic (the `math` attribute; the rounding points a CPU emulation must match):
 //  * "f32" (default): every GEMM in exact FP32 (CUBLAS_COMPUTE_32F).
-//  * "tf32" / "bf16": each GEMM rounds both of its operands, elementwise, to TF32 / BF16
-//    and accumulates in FP32 (TF32 inside cuBLAS; BF16 into copies, nearest even, LtGemm.h,
-//    exactly as the CPU emulation rounds). The rounded operands:
+//  * "tf32" / "bf16" on the cuBLASLt path: each GEMM rounds both of its operands,
+//    elementwise, to TF32 / BF16 and accumulates in FP32 (TF32 inside cuBLAS; BF16 into
+//    copies, nearest even, LtGemm.h, exactly as the CPU emulation rounds). The rounded
+//    operands:
 //      forward   Q and K (for S);            P and V (for O)
 //      backward  Q and K (for S, then P);    dO and V (for dP);    P and dO (for dV);
 //                dS' and K (for dQ);         dS' and Q (for dK)
@@ -37,20 +46,32 @@
 //    scale already applied, computed from FP32 P and the FP32 dP the GEMM returned.
 //    Everything else is FP32: the scores, the softmax (its sum of exponentials in FP64, as
 //    the CPU does), D (an FP64 sum of FP32 products, rounded to FP32) and dS'.
+//  * "bf16" on the flash path: Q, K, V and dO rounded to BF16 (nearest even) once, as
+//    loaded; products accumulate in FP32 on the tensor cores. Forward: scores in FP32,
+//    online softmax in FP32 (exp2 of scale * log2(e) * s - running max, FP32 sum); the
+//    unnormalised exp is rounded to BF16 for P V and the FP32 sum divides the FP32 O at
+//    the end (the CPU rounds the normalised P instead: a different rounding of each term,
+//    not a bias). Backward: per-row logsumexp recomputed in FP32; P = exp2(... - lse) in
+//    FP32, rounded to BF16 for dV = P^T dO; D = rowsum(dO * O) in FP32 from the stored
+//    tensors (unrounded); dS' = P * (dP - D) * scale in FP32, rounded to BF16 once for
+//    both dK = dS'^T Q and dQ = dS' K; dQ, dK, dV leave FP32 accumulators with one
+//    rounding where stored in BF16.
 //
 // Roofline (B=4, S=2048, H=8, MLA dims): causal forward 2·B·H·S²·(Dqk+Dv)/2 = 43 GFLOP,
-// about 0.1 ms of tensor-core time, against ~300 MB of FP32 scores that the GEMM writes,
-// the softmax reads twice and rewrites and the next GEMM reads (the backward has two such
-// matrices and five GEMMs): ~1.5 GB, 0.5 ms at 3 TB/s, is this design's floor. Measured
-// on an H100 (AttentionThroughputTest, ncu): forward 1.06 ms in tf32/bf16 mode, of which
-// GEMMs ~45%, softmax ~37%, the head-major copies ~20%; forward + backward 3.6 ms
-// (f32: 2.0 and 6.5 ms). A fused flash kernel (wgmma, scores never leave registers) is
-// the next step.
+// about 0.1 ms of tensor-core time. The cuBLASLt path moves ~300 MB of FP32 scores that
+// the GEMM writes, the softmax reads twice and rewrites and the next GEMM reads (the
+// backward has two such matrices and five GEMMs): ~1.5 GB, 0.5 ms at 3 TB/s, is that
+// design's floor. Measured on an H100 (AttentionThroughputTest): cuBLASLt forward 1.06 ms
+// in tf32/bf16 mode (GEMMs ~45%, softmax ~37%, head-major copies ~20%, ncu), forward +
+// backward 3.6 ms (f32: 2.0 and 6.5 ms); the flash path forward 0.29 ms, forward +
+// backward 1.32 ms with F32 tensors (0.22 and 1.18 ms with BF16 tensors, no rounding
+// copies), 117 (131) TFLOP/s against PyTorch SDPA's 370-406.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/kernels/cuda/CudaDevice.cuh"
 #include "runtime/kernels/cuda/CudaKernels.h"
 #include "runtime/kernels/cuda/CudaSupport.h"
+#include "runtime/kernels/cuda/FlashAttention.h"
 #include "runtime/kernels/cuda/LtGemm.h"
 
 #include <algorithm>
@@ -369,6 +390,12 @@ Status readProblem(const char *kernel, const KernelCall &call, Problem &p) {
   return readLtMath(kernel, call.attrs, p.math);
 }
 
+/// Whether the fused BF16 kernels (FlashAttention.h) take this call, with its shape.
+bool takesFlash(const Problem &p, const KernelCall &call, FlashShape &shape) {
+  shape = {p.batch, p.seq, p.heads, p.qkDim, p.vDim, p.scale, p.causal};
+  return p.math == LtMath::BF16 && flashAttentionTakes(shape, call);
+}
+
 } // namespace
 
 Status attention(KernelCall &call) {
@@ -382,6 +409,8 @@ Status attention(KernelCall &call) {
   if (p.pairs() * p.seq * p.vDim == 0)
     return Status::ok();
   cudaStream_t stream = streamOf(call);
+  if (FlashShape shape; takesFlash(p, call, shape))
+    return flashAttention(k, shape, call, stream);
   Tiling tiling = tilingFor(p, 1);
   AttentionScratch scratch(p, tiling, 1);
   scratch.add(call.inputs[0], p.qkDim);
@@ -422,6 +451,8 @@ Status attentionGrad(KernelCall &call) {
   if (p.pairs() * p.seq == 0)
     return Status::ok();
   cudaStream_t stream = streamOf(call);
+  if (FlashShape shape; takesFlash(p, call, shape))
+    return flashAttentionGrad(k, shape, call, stream);
   Tiling tiling = tilingFor(p, 2);
   AttentionScratch scratch(p, tiling, 2);
   scratch.add(call.inputs[0], p.qkDim);

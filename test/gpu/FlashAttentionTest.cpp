@@ -1,0 +1,146 @@
+// The fused BF16 attention (runtime/kernels/cuda/FlashAttention.cu, taken by attention and
+// attention_grad with math = "bf16" and head dims 64/128/192 by 64/128) against the CPU
+// reference with math = "bf16", which rounds the same product operands to BF16. Shapes
+// cover one token, sequences that end in a partial 64-row tile (77, 300, 700), whole
+// tiles (128), several batch rows and heads, MLA's 192/128 and 64/64 heads, causal and
+// full, F32 and BF16 tensors, the result and all three gradients.
+//
+// Bounds. The two sides differ by where P is rounded for P V: the flash forward rounds the
+// unnormalised exp(s - running max) and divides at the end, the CPU rounds the normalised
+// P, so each term of a result element carries a different rounding of relative size
+// <= 2^-8 (two BF16 half-ulps). Over a row these average out, and the largest error
+// seen is a small fraction of a percent of max|result|; an element dominated by one key
+// differs by <= 2^-8 relative. The backward's D = rowsum(dO * O) (from the stored result)
+// equals the CPU's rowsum(P * dP) only up to rounding, and dS' is rounded to BF16 on both
+// sides from slightly different values. Hence rtol = 2e-2 (5x 2^-8, which also covers one
+// BF16 output rounding on each side) and an absolute bound of 1e-2 of the tensor's
+// largest CPU magnitude. A query or key gradient can be exactly 0 on the CPU (S = 1: P = 1
+// and D = dP) where the flash path leaves the rounding of D in it, so the gradients'
+// magnitude is floored at a tenth of max|value_grad|. A wrong scale (1.1x) moves results
+// by ~5-10% of their maximum and fails these bounds.
+#include "test/gpu/GpuTestSupport.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace ds::rt::gputest {
+namespace {
+
+struct FlashCase {
+  int64_t batch, seq, heads, qkDim, vDim;
+};
+
+const FlashCase kFlashCases[] = {{1, 1, 1, 64, 64},      {2, 77, 3, 192, 128},
+                                   {1, 300, 2, 64, 64},    {2, 128, 2, 192, 128},
+                                   {1, 300, 1, 128, 64},   {1, 700, 2, 192, 128}};
+
+constexpr double kRtol = 2e-2, kAtolFraction = 1e-2;
+
+double maxAbs(const HostTensor &t) {
+  double m = 0.0;
+  for (int64_t i = 0; i < t.numElements(); ++i)
+    m = std::max(m, std::fabs(t.at(i)));
+  return m;
+}
+
+/// Every element: |cuda - cpu| <= kRtol * |cpu| + kAtolFraction * magnitude.
+::testing::AssertionResult closeTo(const std::string &what, const HostTensor &cuda,
+                                   const HostTensor &cpu, double magnitude) {
+  if (cuda.shape != cpu.shape || cuda.dtype != cpu.dtype)
+    return ::testing::AssertionFailure() << what << ": shape or dtype differ";
+  double atol = kAtolFraction * magnitude, worstExcess = 0.0;
+  int64_t worst = -1;
+  for (int64_t i = 0; i < cpu.numElements(); ++i) {
+    double error = std::fabs(cuda.at(i) - cpu.at(i));
+    double bound = kRtol * std::fabs(cpu.at(i)) + atol;
+    if (error <= bound) // false for NaN
+      continue;
+    double excess = std::isnan(error) ? INFINITY : error - bound;
+    if (worst < 0 || excess > worstExcess) {
+      worst = i;
+      worstExcess = excess;
+    }
+  }
+  if (worst < 0)
+    return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << what << ": element " << worst << " is " << cuda.at(worst)
+                                       << " on CUDA, " << cpu.at(worst) << " on the CPU (rtol "
+                                       << kRtol << ", atol " << atol << ")";
+}
+
+void checkFlash(const FlashCase &s, DType dtype, bool causal, std::mt19937 &rng) {
+  SCOPED_TRACE(std::string(dtypeName(dtype)) + " batch=" + std::to_string(s.batch) +
+               " seq=" + std::to_string(s.seq) + " heads=" + std::to_string(s.heads) +
+               " dqk=" + std::to_string(s.qkDim) + " dv=" + std::to_string(s.vDim) +
+               (causal ? " causal" : " full"));
+  KernelAttrs attrs;
+  attrs.setFloat("scale", 1.0 / std::sqrt(double(s.qkDim)));
+  attrs.setInt("causal", causal);
+  attrs.setString("math", "bf16");
+  std::vector<int64_t> qkShape = {s.batch, s.seq, s.heads, s.qkDim};
+  std::vector<int64_t> vShape = {s.batch, s.seq, s.heads, s.vDim};
+  // Scores spread beyond [-1, 1] so that the softmax is far from uniform.
+  HostTensor q = randomFloats(dtype, qkShape, rng, -2.0f, 2.0f);
+  HostTensor k = randomFloats(dtype, qkShape, rng, -2.0f, 2.0f);
+  HostTensor v = randomFloats(dtype, vShape, rng);
+  KernelResults r;
+  ASSERT_TRUE(runBoth({"attention", {q, k, v}, {outputLike(dtype, vShape)}, attrs}, r));
+  EXPECT_TRUE(closeTo("result", r.cuda[0], r.cpu[0], maxAbs(r.cpu[0])));
+  HostTensor out = r.cpu[0];
+  ASSERT_TRUE(
+      runBoth({"attention_grad",
+               {q, k, v, out, randomFloats(dtype, vShape, rng)},
+               {outputLike(dtype, qkShape), outputLike(dtype, qkShape), outputLike(dtype, vShape)},
+               attrs},
+              r));
+  double floor = 0.1 * maxAbs(r.cpu[2]);
+  const char *names[] = {"query_grad", "key_grad", "value_grad"};
+  for (int i = 0; i < 3; ++i)
+    EXPECT_TRUE(closeTo(names[i], r.cuda[i], r.cpu[i], std::max(maxAbs(r.cpu[i]), floor)));
+}
+
+TEST(CudaFlashAttention, ForwardAndGradMatchBf16Cpu) {
+  DS_REQUIRE_CUDA();
+  std::mt19937 rng(90);
+  for (DType dtype : {DType::F32, DType::BF16})
+    for (const FlashCase &s : kFlashCases)
+      for (bool causal : {true, false})
+        checkFlash(s, dtype, causal, rng);
+}
+
+// S = 4096 needs 17 MB of dS' scratch per (batch, head) pair, so the backward runs its
+// key/value and query passes over two groups of pairs (256 MB bound). Too long for the
+// CPU reference: the flash path is checked against the exact FP32 cuBLASLt path (math =
+// "f32") with the bounds AttentionTest gives BF16 math against exact results.
+TEST(CudaFlashAttention, LongSequenceMatchesExactPath) {
+  DS_REQUIRE_CUDA();
+  std::mt19937 rng(91);
+  const int64_t batch = 2, seq = 4096, heads = 8, qkDim = 192, vDim = 128;
+  std::vector<int64_t> qkShape = {batch, seq, heads, qkDim}, vShape = {batch, seq, heads, vDim};
+  HostTensor q = randomFloats(DType::F32, qkShape, rng, -2.0f, 2.0f);
+  HostTensor k = randomFloats(DType::F32, qkShape, rng, -2.0f, 2.0f);
+  HostTensor v = randomFloats(DType::F32, vShape, rng);
+  HostTensor dO = randomFloats(DType::F32, vShape, rng);
+  std::vector<HostTensor> flash, exact;
+  for (const char *math : {"bf16", "f32"}) {
+    KernelAttrs attrs;
+    attrs.setFloat("scale", 1.0 / std::sqrt(double(qkDim)));
+    attrs.setString("math", math);
+    std::vector<HostTensor> result, grads;
+    ASSERT_TRUE(runCuda({"attention", {q, k, v}, {outputLike(DType::F32, vShape)}, attrs}, result));
+    ASSERT_TRUE(runCuda({"attention_grad",
+                         {q, k, v, result[0], dO},
+                         {outputLike(DType::F32, qkShape), outputLike(DType::F32, qkShape),
+                          outputLike(DType::F32, vShape)},
+                         attrs},
+                        grads));
+    std::vector<HostTensor> &into = std::string(math) == "bf16" ? flash : exact;
+    into = {result[0], grads[0], grads[1], grads[2]};
+  }
+  const char *names[] = {"result", "query_grad", "key_grad", "value_grad"};
+  for (int i = 0; i < 4; ++i)
+    EXPECT_TRUE(allClose(names[i], flash[i], exact[i], 2e-2, 2e-2));
+}
+
+} // namespace
+} // namespace ds::rt::gputest
