@@ -5,12 +5,8 @@
 
 #include <cub/device/device_radix_sort.cuh>
 
-#include <algorithm>
-
 namespace ds::rt::cuda {
 namespace {
-
-constexpr int kThreads = 128;
 
 __global__ void iotaKernel(int32_t *values, int64_t count) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
@@ -18,18 +14,22 @@ __global__ void iotaKernel(int32_t *values, int64_t count) {
     values[i] = int32_t(i);
 }
 
-/// Sums one run of equal keys into its dst row; grid.x walks the sorted entries (only the
-/// first entry of a run works), grid.y the row's columns in blocks of kThreads. A run is
-/// summed in entry order (the CPU's order, bit for bit), one column per thread; the loads
-/// of kUnroll entries are issued before their adds, so a long run (a frequent token id:
-/// thousands of entries) waits on memory kUnroll times less often than a plain loop, and
-/// the columns of a long run spread over gridDim.y blocks instead of one.
+/// Sums one run of equal keys into its dst row; blocks walk the sorted entries and only
+/// the first entry of a run works. A run is summed in entry order (the CPU's order, bit for
+/// bit), one column per thread at a time, but each thread carries kColumns columns (strided
+/// by the block) and issues the loads of kUnroll entries for all of them before adding:
+/// 32 loads in flight per thread. A long run (a frequent token id: thousands of entries)
+/// then waits on memory once per kUnroll entries, and a run of one entry (combine_grad's
+/// permutation) still moves a row of up to kScatterThreads * kColumns columns per visit.
+/// Products are rounded before the add (__fmul_rn: never fused into an FMA), as the CPU
+/// computes them.
+constexpr int kScatterThreads = 256;
+constexpr int kColumns = 4;
 constexpr int kUnroll = 8;
 
 __global__ void runSumKernel(const int32_t *sortedKeys, const int32_t *sortedEntries,
                              int64_t count, FloatIn src, int64_t srcStride, FloatIn weights,
                              bool weighted, FloatOut dst, int64_t dstRows, int64_t width) {
-  int64_t j = int64_t(blockIdx.y) * blockDim.x + threadIdx.x;
   for (int64_t i = blockIdx.x; i < count; i += gridDim.x) {
     int32_t key = sortedKeys[i];
     if ((i > 0 && sortedKeys[i - 1] == key) || key < 0 || key >= dstRows)
@@ -37,26 +37,46 @@ __global__ void runSumKernel(const int32_t *sortedKeys, const int32_t *sortedEnt
     int64_t end = i + 1;
     while (end < count && sortedKeys[end] == key)
       ++end;
-    if (j >= width)
-      continue;
-    float sum = 0.0f;
-    int64_t r = i;
-    for (; r + kUnroll <= end; r += kUnroll) {
-      float term[kUnroll];
+    for (int64_t j0 = threadIdx.x; j0 < width; j0 += int64_t(kColumns) * blockDim.x) {
+      float sum[kColumns] = {};
+      int64_t r = i;
+      for (; r + kUnroll <= end; r += kUnroll) {
+        float term[kColumns][kUnroll];
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
-        int64_t entry = sortedEntries[r + u];
-        term[u] = (weighted ? weights[entry] : 1.0f) * src[(entry / srcStride) * width + j];
+        for (int u = 0; u < kUnroll; ++u) {
+          int64_t entry = sortedEntries[r + u];
+          float w = weighted ? weights[entry] : 1.0f;
+          int64_t row = (entry / srcStride) * width;
+#pragma unroll
+          for (int c = 0; c < kColumns; ++c) {
+            int64_t j = j0 + int64_t(c) * blockDim.x;
+            term[c][u] = j < width ? __fmul_rn(w, src[row + j]) : 0.0f;
+          }
+        }
+#pragma unroll
+        for (int c = 0; c < kColumns; ++c)
+#pragma unroll
+          for (int u = 0; u < kUnroll; ++u)
+            sum[c] += term[c][u];
+      }
+      for (; r < end; ++r) {
+        int64_t entry = sortedEntries[r];
+        float w = weighted ? weights[entry] : 1.0f;
+        int64_t row = (entry / srcStride) * width;
+#pragma unroll
+        for (int c = 0; c < kColumns; ++c) {
+          int64_t j = j0 + int64_t(c) * blockDim.x;
+          if (j < width)
+            sum[c] += __fmul_rn(w, src[row + j]);
+        }
       }
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u)
-        sum += term[u];
+      for (int c = 0; c < kColumns; ++c) {
+        int64_t j = j0 + int64_t(c) * blockDim.x;
+        if (j < width)
+          dst.store(int64_t(key) * width + j, sum[c]);
+      }
     }
-    for (; r < end; ++r) {
-      int64_t entry = sortedEntries[r];
-      sum += (weighted ? weights[entry] : 1.0f) * src[(entry / srcStride) * width + j];
-    }
-    dst.store(int64_t(key) * width + j, sum);
   }
 }
 
@@ -97,11 +117,8 @@ Status sortedScatterAdd(const char *kernel, cudaStream_t stream, const ScatterRe
                                                                32, stream),
                                kernel, "cub::DeviceRadixSort::SortPairs"));
   FloatIn weights = r.weights ? floatIn(*r.weights) : FloatIn{nullptr, false};
-  unsigned columnBlocks = unsigned(ceilDiv(r.width, kThreads));
-  if (columnBlocks > 65535)
-    return errorf(kernel, ": rows of ", r.width, " elements exceed the scatter's grid");
-  dim3 grid(std::max(1u, gridFor(r.count * kThreads, kThreads) / columnBlocks), columnBlocks);
-  runSumKernel<<<grid, kThreads, 0, stream>>>(
+  runSumKernel<<<gridFor(r.count * kScatterThreads, kScatterThreads), kScatterThreads, 0,
+                 stream>>>(
       sortedKeys, sortedEntries, r.count, floatIn(*r.src), r.srcStride, weights,
       r.weights != nullptr, floatOut(*r.dst), r.dstRows, r.width);
   return launchCheck(kernel, "runSumKernel");
