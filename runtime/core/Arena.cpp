@@ -1,7 +1,6 @@
 #include "runtime/core/Arena.h"
 
 #include <cstdlib>
-#include <cstring>
 #include <utility>
 
 namespace ds::rt {
@@ -13,27 +12,28 @@ Expected<Arena> Arena::allocate(int64_t bytes) {
   arena.size_ = bytes;
   if (bytes == 0)
     return arena;
-  // aligned_alloc needs a size that is a multiple of the alignment.
-  size_t rounded = (static_cast<size_t>(bytes) + kAlignment - 1) / kAlignment * kAlignment;
-  arena.data_ = static_cast<uint8_t *>(std::aligned_alloc(kAlignment, rounded));
-  if (!arena.data_)
+  arena.block_ = std::calloc(static_cast<size_t>(bytes) + kAlignment, 1);
+  if (!arena.block_)
     return errorf("cannot allocate an arena of ", bytes, " bytes");
-  std::memset(arena.data_, 0, rounded);
+  auto address = reinterpret_cast<uintptr_t>(arena.block_);
+  arena.data_ = reinterpret_cast<uint8_t *>((address + kAlignment - 1) / kAlignment * kAlignment);
   return arena;
 }
 
 Arena::Arena(Arena &&other) noexcept
-    : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+    : block_(std::exchange(other.block_, nullptr)), data_(std::exchange(other.data_, nullptr)),
+      size_(std::exchange(other.size_, 0)) {}
 
 Arena &Arena::operator=(Arena &&other) noexcept {
   if (this != &other) {
-    std::free(data_);
+    std::free(block_);
+    block_ = std::exchange(other.block_, nullptr);
     data_ = std::exchange(other.data_, nullptr);
     size_ = std::exchange(other.size_, 0);
   }
   return *this;
 }
 
-Arena::~Arena() { std::free(data_); }
+Arena::~Arena() { std::free(block_); }
 
 } // namespace ds::rt

@@ -55,14 +55,18 @@ public:
                              "cudaStreamCreateWithFlags"));
     if (plan.arenaBytes > 0)
       DS_RETURN_IF_ERROR(check(cudaMalloc(&arena_, plan.arenaBytes), "cudaMalloc(arena)"));
-    // The host arena holds the initialised (or loaded) state and zeros elsewhere, as a
-    // fresh host arena does; one copy makes the device arena its twin.
+    // The host arena holds the initialised (or loaded) state in its persistent prefix
+    // [0, persistentBytes) and zeros elsewhere, as a fresh host arena does: copying the
+    // prefix and zeroing the rest on the device makes the device arena its twin, without
+    // moving the temporaries' zeros over PCIe (18 of v3-mini's 29 GB).
     hostBase_ = plan.buffers.empty() ? nullptr : static_cast<uint8_t *>(host.view(0).data) -
                                                      plan.buffers[0].offset;
     if (plan.arenaBytes > 0)
-      DS_RETURN_IF_ERROR(check(cudaMemcpy(arena_, hostBase_, plan.arenaBytes,
+      DS_RETURN_IF_ERROR(check(cudaMemset(arena_, 0, plan.arenaBytes), "cudaMemset(arena)"));
+    if (plan.persistentBytes > 0)
+      DS_RETURN_IF_ERROR(check(cudaMemcpy(arena_, hostBase_, plan.persistentBytes,
                                           cudaMemcpyHostToDevice),
-                               "cudaMemcpy(arena to device)"));
+                               "cudaMemcpy(persistent state to device)"));
 
     registerCudaKernels();
     views_.reserve(plan.buffers.size());
