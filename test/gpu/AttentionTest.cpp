@@ -3,16 +3,10 @@
 // query chunks (64 rows up to S = 512, so S = 70, 129 and 300 end in a partial chunk),
 // causal and full; exact FP32 math against the CPU with FP32 bounds, TF32 and BF16 math
 // against the same exact CPU result with bounds for their operand rounding.
-#include "test/gpu/GpuTestSupport.h"
-
-#include <cmath>
+#include "test/gpu/AttentionCases.h"
 
 namespace ds::rt::gputest {
 namespace {
-
-struct AttentionShape {
-  int64_t batch, seq, heads, qkDim, vDim;
-};
 
 const AttentionShape kShapes[] = {{1, 1, 1, 8, 8},
                                   {2, 33, 3, 24, 40},
@@ -27,33 +21,14 @@ struct Bounds {
 
 void checkAgainstCpu(const AttentionShape &s, DType dtype, bool causal, const char *math,
                      const Bounds &bounds, std::mt19937 &rng) {
-  SCOPED_TRACE(std::string(dtypeName(dtype)) + " math=" + math +
-               " batch=" + std::to_string(s.batch) + " seq=" + std::to_string(s.seq) +
-               " heads=" + std::to_string(s.heads) + " dqk=" + std::to_string(s.qkDim) +
-               " dv=" + std::to_string(s.vDim) + (causal ? " causal" : " full"));
-  KernelAttrs attrs;
-  attrs.setFloat("scale", 1.0 / std::sqrt(double(s.qkDim)));
-  attrs.setInt("causal", causal);
-  attrs.setString("math", math);
-  std::vector<int64_t> qkShape = {s.batch, s.seq, s.heads, s.qkDim};
-  std::vector<int64_t> vShape = {s.batch, s.seq, s.heads, s.vDim};
-  // Spread the scores beyond [-1, 1] so the softmax is not nearly uniform.
-  HostTensor q = randomFloats(dtype, qkShape, rng, -2.0f, 2.0f);
-  HostTensor k = randomFloats(dtype, qkShape, rng, -2.0f, 2.0f);
-  HostTensor v = randomFloats(dtype, vShape, rng);
-  KernelResults r;
-  ASSERT_TRUE(runBoth({"attention", {q, k, v}, {outputLike(dtype, vShape)}, attrs}, r));
-  EXPECT_TRUE(allClose("result", r.cuda[0], r.cpu[0], bounds.rtol, bounds.resultAtol));
-  HostTensor out = r.cpu[0];
-  ASSERT_TRUE(
-      runBoth({"attention_grad",
-               {q, k, v, out, randomFloats(dtype, vShape, rng)},
-               {outputLike(dtype, qkShape), outputLike(dtype, qkShape), outputLike(dtype, vShape)},
-               attrs},
-              r));
+  SCOPED_TRACE(attentionLabel(s, dtype, causal, math));
+  KernelResults forward, backward;
+  ASSERT_TRUE(runAttentionBoth(s, dtype, causal, math, rng, forward, backward));
+  EXPECT_TRUE(allClose("result", forward.cuda[0], forward.cpu[0], bounds.rtol, bounds.resultAtol));
   const char *names[] = {"query_grad", "key_grad", "value_grad"};
   for (int i = 0; i < 3; ++i)
-    EXPECT_TRUE(allClose(names[i], r.cuda[i], r.cpu[i], bounds.rtol, bounds.gradAtol));
+    EXPECT_TRUE(
+        allClose(names[i], backward.cuda[i], backward.cpu[i], bounds.rtol, bounds.gradAtol));
 }
 
 TEST(CudaAttention, ForwardAndGradMatchCpu) {

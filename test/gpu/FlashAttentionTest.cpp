@@ -18,7 +18,7 @@
 // and D = dP) where the flash path leaves the rounding of D in it, so the gradients'
 // magnitude is floored at a tenth of max|value_grad|. A wrong scale (1.1x) moves results
 // by ~5-10% of their maximum and fails these bounds.
-#include "test/gpu/GpuTestSupport.h"
+#include "test/gpu/AttentionCases.h"
 
 #include <algorithm>
 #include <cmath>
@@ -26,73 +26,23 @@
 namespace ds::rt::gputest {
 namespace {
 
-struct FlashCase {
-  int64_t batch, seq, heads, qkDim, vDim;
-};
-
-const FlashCase kFlashCases[] = {{1, 1, 1, 64, 64},      {2, 77, 3, 192, 128},
-                                   {1, 300, 2, 64, 64},    {2, 128, 2, 192, 128},
-                                   {1, 300, 1, 128, 64},   {1, 700, 2, 192, 128}};
+const AttentionShape kFlashCases[] = {{1, 1, 1, 64, 64},    {2, 77, 3, 192, 128},
+                                      {1, 300, 2, 64, 64},  {2, 128, 2, 192, 128},
+                                      {1, 300, 1, 128, 64}, {1, 700, 2, 192, 128}};
 
 constexpr double kRtol = 2e-2, kAtolFraction = 1e-2;
-
-double maxAbs(const HostTensor &t) {
-  double m = 0.0;
-  for (int64_t i = 0; i < t.numElements(); ++i)
-    m = std::max(m, std::fabs(t.at(i)));
-  return m;
-}
 
 /// Every element: |cuda - cpu| <= kRtol * |cpu| + kAtolFraction * magnitude.
 ::testing::AssertionResult closeTo(const std::string &what, const HostTensor &cuda,
                                    const HostTensor &cpu, double magnitude) {
-  if (cuda.shape != cpu.shape || cuda.dtype != cpu.dtype)
-    return ::testing::AssertionFailure() << what << ": shape or dtype differ";
-  double atol = kAtolFraction * magnitude, worstExcess = 0.0;
-  int64_t worst = -1;
-  for (int64_t i = 0; i < cpu.numElements(); ++i) {
-    double error = std::fabs(cuda.at(i) - cpu.at(i));
-    double bound = kRtol * std::fabs(cpu.at(i)) + atol;
-    if (error <= bound) // false for NaN
-      continue;
-    double excess = std::isnan(error) ? INFINITY : error - bound;
-    if (worst < 0 || excess > worstExcess) {
-      worst = i;
-      worstExcess = excess;
-    }
-  }
-  if (worst < 0)
-    return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << what << ": element " << worst << " is " << cuda.at(worst)
-                                       << " on CUDA, " << cpu.at(worst) << " on the CPU (rtol "
-                                       << kRtol << ", atol " << atol << ")";
+  return allCloseAbsolute(what, cuda, cpu, kRtol, kAtolFraction * magnitude);
 }
 
-void checkFlash(const FlashCase &s, DType dtype, bool causal, std::mt19937 &rng) {
-  SCOPED_TRACE(std::string(dtypeName(dtype)) + " batch=" + std::to_string(s.batch) +
-               " seq=" + std::to_string(s.seq) + " heads=" + std::to_string(s.heads) +
-               " dqk=" + std::to_string(s.qkDim) + " dv=" + std::to_string(s.vDim) +
-               (causal ? " causal" : " full"));
-  KernelAttrs attrs;
-  attrs.setFloat("scale", 1.0 / std::sqrt(double(s.qkDim)));
-  attrs.setInt("causal", causal);
-  attrs.setString("math", "bf16");
-  std::vector<int64_t> qkShape = {s.batch, s.seq, s.heads, s.qkDim};
-  std::vector<int64_t> vShape = {s.batch, s.seq, s.heads, s.vDim};
-  // Scores spread beyond [-1, 1] so that the softmax is far from uniform.
-  HostTensor q = randomFloats(dtype, qkShape, rng, -2.0f, 2.0f);
-  HostTensor k = randomFloats(dtype, qkShape, rng, -2.0f, 2.0f);
-  HostTensor v = randomFloats(dtype, vShape, rng);
-  KernelResults r;
-  ASSERT_TRUE(runBoth({"attention", {q, k, v}, {outputLike(dtype, vShape)}, attrs}, r));
-  EXPECT_TRUE(closeTo("result", r.cuda[0], r.cpu[0], maxAbs(r.cpu[0])));
-  HostTensor out = r.cpu[0];
-  ASSERT_TRUE(
-      runBoth({"attention_grad",
-               {q, k, v, out, randomFloats(dtype, vShape, rng)},
-               {outputLike(dtype, qkShape), outputLike(dtype, qkShape), outputLike(dtype, vShape)},
-               attrs},
-              r));
+void checkFlash(const AttentionShape &s, DType dtype, bool causal, std::mt19937 &rng) {
+  SCOPED_TRACE(attentionLabel(s, dtype, causal, "bf16"));
+  KernelResults forward, r;
+  ASSERT_TRUE(runAttentionBoth(s, dtype, causal, "bf16", rng, forward, r));
+  EXPECT_TRUE(closeTo("result", forward.cuda[0], forward.cpu[0], maxAbs(forward.cpu[0])));
   double floor = 0.1 * maxAbs(r.cpu[2]);
   const char *names[] = {"query_grad", "key_grad", "value_grad"};
   for (int i = 0; i < 3; ++i)
@@ -103,7 +53,7 @@ TEST(CudaFlashAttention, ForwardAndGradMatchBf16Cpu) {
   DS_REQUIRE_CUDA();
   std::mt19937 rng(90);
   for (DType dtype : {DType::F32, DType::BF16})
-    for (const FlashCase &s : kFlashCases)
+    for (const AttentionShape &s : kFlashCases)
       for (bool causal : {true, false})
         checkFlash(s, dtype, causal, rng);
 }

@@ -73,6 +73,11 @@ struct KernelResults {
 /// The message names the worst element.
 ::testing::AssertionResult allClose(const std::string &what, const HostTensor &cuda,
                                     const HostTensor &cpu, double rtol, double atol);
+/// The same with `atol` an absolute bound (for a magnitude the test chooses itself).
+::testing::AssertionResult allCloseAbsolute(const std::string &what, const HostTensor &cuda,
+                                            const HostTensor &cpu, double rtol, double atol);
+/// max |element|.
+double maxAbs(const HostTensor &t);
 
 /// Bit-identical contents.
 ::testing::AssertionResult identical(const std::string &what, const HostTensor &cuda,

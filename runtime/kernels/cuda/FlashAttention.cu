@@ -137,6 +137,40 @@ __device__ __forceinline__ const bf16 *bRowsK(const bf16 *s, int stride, int n0,
   return s + (k0 + lane % 8 + (lane / 8 % 2) * 8) * stride + n0 + (lane / 16) * 8;
 }
 
+/// acc (four 16x8 fragments) += A[m0, m0+16) x [0, K) times B[n0, n0+32) x [0, K)^T, one
+/// warp's 16 x 32 product with both operands stored k-contiguous ([m][k], [n][k]).
+template <int K>
+__device__ __forceinline__ void warpProduct16x32(float acc[4][4], const bf16 *a, int aStride,
+                                                 int m0, const bf16 *b, int bStride, int n0,
+                                                 int lane) {
+#pragma unroll
+  for (int ks = 0; ks < K / 16; ++ks) {
+    uint32_t aFrag[4], bFrag[4];
+    loadMatrices(aFrag, aRowMajor(a, aStride, m0, ks * 16, lane));
+#pragma unroll
+    for (int n = 0; n < 2; ++n) {
+      loadMatrices(bFrag, bRowsN(b, bStride, n0 + n * 16, ks * 16, lane));
+      mma(acc[2 * n], aFrag, bFrag[0], bFrag[1]);
+      mma(acc[2 * n + 1], aFrag, bFrag[2], bFrag[3]);
+    }
+  }
+}
+
+/// acc[0, 2 Pairs) += the A fragment `a` times B's n-tiles [n0, n0 + 16 Pairs) at k
+/// [k0, k0+16), B stored k-major ([k][n]) and read transposed.
+template <int Pairs>
+__device__ __forceinline__ void fragmentTimesKnTiles(float (*acc)[4], const uint32_t a[4],
+                                                     const bf16 *b, int stride, int n0, int k0,
+                                                     int lane) {
+#pragma unroll
+  for (int n = 0; n < Pairs; ++n) {
+    uint32_t bFrag[4];
+    loadMatricesTransposed(bFrag, bRowsK(b, stride, n0 + n * 16, k0, lane));
+    mma(acc[2 * n], a, bFrag[0], bFrag[1]);
+    mma(acc[2 * n + 1], a, bFrag[2], bFrag[3]);
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // Parameters and tile loads.
 // ---------------------------------------------------------------------------------------
@@ -447,28 +481,8 @@ __global__ void __launch_bounds__(256, 1) flashKeyValueGradKernel(FlashParams p)
 #pragma unroll
       for (int e = 0; e < 4; ++e)
         s[n][e] = dp[n][e] = 0.0f;
-#pragma unroll
-    for (int ks = 0; ks < DQ / 16; ++ks) {
-      uint32_t a[4], b[4];
-      loadMatrices(a, aRowMajor(queryS, qStride, scoreQuery, ks * 16, lane));
-#pragma unroll
-      for (int n = 0; n < 2; ++n) {
-        loadMatrices(b, bRowsN(keyS, qStride, scoreKey + n * 16, ks * 16, lane));
-        mma(s[2 * n], a, b[0], b[1]);
-        mma(s[2 * n + 1], a, b[2], b[3]);
-      }
-    }
-#pragma unroll
-    for (int ks = 0; ks < DV / 16; ++ks) {
-      uint32_t a[4], b[4];
-      loadMatrices(a, aRowMajor(gradS, vStride, scoreQuery, ks * 16, lane));
-#pragma unroll
-      for (int n = 0; n < 2; ++n) {
-        loadMatrices(b, bRowsN(valueS, vStride, scoreKey + n * 16, ks * 16, lane));
-        mma(dp[2 * n], a, b[0], b[1]);
-        mma(dp[2 * n + 1], a, b[2], b[3]);
-      }
-    }
+    warpProduct16x32<DQ>(s, queryS, qStride, scoreQuery, keyS, qStride, scoreKey, lane);
+    warpProduct16x32<DV>(dp, gradS, vStride, scoreQuery, valueS, vStride, scoreKey, lane);
 
     bool masked = (p.causal && queryTile == keyTile) || (queryTile + 1) * kTile > p.seq ||
                   (keyTile + 1) * kTile > p.seq;
@@ -495,23 +509,12 @@ __global__ void __launch_bounds__(256, 1) flashKeyValueGradKernel(FlashParams p)
     // dV += P^T dO and dK += dS'^T Q: A = the stored [query][key] tile read transposed.
 #pragma unroll
     for (int ks = 0; ks < kTile / 16; ++ks) {
-      uint32_t a[4], b[4];
+      uint32_t a[4];
       loadMatricesTransposed(a, aColMajor(probsS, kScoreStride, gradKey, ks * 16, lane));
-#pragma unroll
-      for (int n = 0; n < dvTiles / 2; ++n) {
-        loadMatricesTransposed(
-            b, bRowsK(gradS, vStride, gradHalf * DV / 2 + n * 16, ks * 16, lane));
-        mma(dv[2 * n], a, b[0], b[1]);
-        mma(dv[2 * n + 1], a, b[2], b[3]);
-      }
+      fragmentTimesKnTiles<dvTiles / 2>(dv, a, gradS, vStride, gradHalf * DV / 2, ks * 16, lane);
       loadMatricesTransposed(a, aColMajor(dScoresS, kScoreStride, gradKey, ks * 16, lane));
-#pragma unroll
-      for (int n = 0; n < dkTiles / 2; ++n) {
-        loadMatricesTransposed(
-            b, bRowsK(queryS, qStride, gradHalf * DQ / 2 + n * 16, ks * 16, lane));
-        mma(dk[2 * n], a, b[0], b[1]);
-        mma(dk[2 * n + 1], a, b[2], b[3]);
-      }
+      fragmentTimesKnTiles<dkTiles / 2>(dk, a, queryS, qStride, gradHalf * DQ / 2, ks * 16,
+                                        lane);
     }
 
     // dS' for the dQ pass, 16 bytes a thread per step.
