@@ -42,15 +42,29 @@ __device__ __forceinline__ MaxSum merge(MaxSum a, MaxSum b) {
 /// Online max and sum of exponentials of one row; every thread gets the block's result.
 __device__ MaxSum rowMaxSum(FloatIn logits, int64_t base, int64_t vocab) {
   MaxSum acc{-INFINITY, 0.0};
-  for (int64_t j = threadIdx.x; j < vocab; j += blockDim.x) {
-    float x = logits[base + j];
+  auto add = [&acc](float x) {
     if (x > acc.max) {
       acc.sum = acc.sum * expf(acc.max - x) + 1.0;
       acc.max = x;
     } else {
       acc.sum += expf(x - acc.max);
     }
+  };
+  // kLoadsInFlight loads are issued before their updates (same order of updates as one at a
+  // time): a row is long (the vocabulary) and the loop would otherwise wait on every load.
+  constexpr int kLoadsInFlight = 4;
+  int64_t j = threadIdx.x, stride = blockDim.x;
+  for (; j + (kLoadsInFlight - 1) * stride < vocab; j += kLoadsInFlight * stride) {
+    float x[kLoadsInFlight];
+#pragma unroll
+    for (int u = 0; u < kLoadsInFlight; ++u)
+      x[u] = logits[base + j + u * stride];
+#pragma unroll
+    for (int u = 0; u < kLoadsInFlight; ++u)
+      add(x[u]);
   }
+  for (; j < vocab; j += stride)
+    add(logits[base + j]);
   for (int offset = 16; offset > 0; offset >>= 1) {
     MaxSum other{__shfl_xor_sync(kFullMask, acc.max, offset),
                  __shfl_xor_sync(kFullMask, acc.sum, offset)};
@@ -128,6 +142,7 @@ __global__ void gradKernel(FloatIn logits, const int32_t *labels, int64_t vocab,
   float perRow = *counted == 0.0 ? 0.0f : float(resultGrad[0] / *counted);
   float inverseSum = float(1.0 / ms.sum);
   bool valid = labelValid(label, vocab);
+#pragma unroll 4
   for (int64_t j = threadIdx.x; j < vocab; j += blockDim.x) {
     float p = expf(logits[base + j] - ms.max) * inverseSum;
     float grad = (p - (j == label ? 1.0f : 0.0f)) * perRow;

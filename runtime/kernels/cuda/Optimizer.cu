@@ -17,7 +17,7 @@
 // adamw_multi (ds-fuse) updates many tensors with one coefficient launch and one
 // elementwise launch per batch of up to kMaxTensorsPerBatch tensors, passed by value (no
 // table to upload, nothing that a CUDA graph could not capture): each tensor gets its own
-// run of blocks, and every element is updated by the same adamwElement as adamw's.
+// run of blocks, and every element is updated by the same adamwStrided as adamw's.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/kernels/cpu/CpuKernels.h"
@@ -106,22 +106,51 @@ struct AdamwTensor {
   int64_t n;
 };
 
-__device__ __forceinline__ void adamwElement(const AdamwTensor &t, int64_t i,
-                                             const AdamwCoefficients &c) {
-  float p = t.param[i], g = t.grad[i] * c.gradScale;
-  float m = c.b1 * t.expAvg[i] + c.oneMinusB1 * g;
-  float v = c.b2 * t.expAvgSq[i] + c.oneMinusB2 * g * g;
+/// One element's operands, read before any of a batch is written (the update is in place:
+/// param and newParam may be one buffer, so the compiler cannot hoist later loads itself).
+struct AdamwOperands {
+  float param, grad, expAvg, expAvgSq;
+};
+
+__device__ __forceinline__ AdamwOperands loadAdamw(const AdamwTensor &t, int64_t i) {
+  return {t.param[i], t.grad[i], t.expAvg[i], t.expAvgSq[i]};
+}
+
+__device__ __forceinline__ void updateAdamw(const AdamwTensor &t, int64_t i,
+                                            const AdamwOperands &in,
+                                            const AdamwCoefficients &c) {
+  float p = in.param, g = in.grad * c.gradScale;
+  float m = c.b1 * in.expAvg + c.oneMinusB1 * g;
+  float v = c.b2 * in.expAvgSq + c.oneMinusB2 * g * g;
   float update = (m * c.invCorrection1) / (sqrtf(v * c.invCorrection2) + c.eps);
   t.newExpAvg.store(i, m);
   t.newExpAvgSq.store(i, v);
   t.newParam.store(i, p - c.lr * (update + c.decay * p));
 }
 
+/// Elements first, first + stride, ... of t: kAdamwInFlight elements' loads are issued
+/// before their updates, so a thread waits on memory once per batch.
+constexpr int kAdamwInFlight = 4;
+
+__device__ __forceinline__ void adamwStrided(const AdamwTensor &t, int64_t first,
+                                             int64_t stride, const AdamwCoefficients &c) {
+  int64_t i = first;
+  for (; i + (kAdamwInFlight - 1) * stride < t.n; i += kAdamwInFlight * stride) {
+    AdamwOperands in[kAdamwInFlight];
+#pragma unroll
+    for (int u = 0; u < kAdamwInFlight; ++u)
+      in[u] = loadAdamw(t, i + u * stride);
+#pragma unroll
+    for (int u = 0; u < kAdamwInFlight; ++u)
+      updateAdamw(t, i + u * stride, in[u], c);
+  }
+  for (; i < t.n; i += stride)
+    updateAdamw(t, i, loadAdamw(t, i), c);
+}
+
 __global__ void adamwKernel(AdamwTensor t, const AdamwCoefficients *coefficients) {
-  AdamwCoefficients c = *coefficients;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < t.n;
-       i += int64_t(gridDim.x) * blockDim.x)
-    adamwElement(t, i, c);
+  adamwStrided(t, int64_t(blockIdx.x) * blockDim.x + threadIdx.x,
+               int64_t(gridDim.x) * blockDim.x, *coefficients);
 }
 
 // 24 tensors of 120 bytes keep a batch under the classic 4 KB kernel-parameter limit.
@@ -142,9 +171,8 @@ __global__ void adamwMultiKernel(AdamwBatch batch, const AdamwCoefficients *coef
     ++k;
   const AdamwTensor &t = batch.tensors[k];
   int64_t blocks = batch.firstBlock[k + 1] - batch.firstBlock[k];
-  for (int64_t i = (int64_t(blockIdx.x) - batch.firstBlock[k]) * blockDim.x + threadIdx.x;
-       i < t.n; i += blocks * blockDim.x)
-    adamwElement(t, i, c);
+  adamwStrided(t, (int64_t(blockIdx.x) - batch.firstBlock[k]) * blockDim.x + threadIdx.x,
+               blocks * blockDim.x, c);
 }
 
 } // namespace
