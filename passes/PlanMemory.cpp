@@ -11,6 +11,10 @@
 // A dsx.view has no bytes of its own: a launch reading it touches its source, and the
 // serialized view takes the source's offset.
 //
+// With report=true, two remarks: the plan's totals, and its peak (the launch at which the
+// most temporary and output bytes are live, and the largest of those buffers, each named
+// by its type and the launch that first touches it): what to shrink first.
+//
 //===----------------------------------------------------------------------===//
 #include "dialects/dsx/DsxOps.h"
 #include "passes/Passes.h"
@@ -30,6 +34,54 @@ using namespace ds;
 
 namespace {
 
+/// How many of the largest buffers live at the peak the report names.
+constexpr size_t kPeakBuffersReported = 5;
+
+/// The second remark of report=true: the step with the most live bytes and its largest
+/// buffers (`buffers[i]` lives over `ranges[i]`).
+void reportPeak(dsx::ProgramOp program, ArrayRef<dsx::BufferOp> buffers,
+                const std::vector<plan::LiveRange> &ranges,
+                ArrayRef<dsx::LaunchOp> launches, int64_t alignment) {
+  if (ranges.empty())
+    return;
+  // Live bytes per step by a sweep of +bytes at firstStep and -bytes after lastStep.
+  int64_t steps = static_cast<int64_t>(launches.size()) + 1;
+  std::vector<int64_t> delta(steps + 1, 0);
+  for (const plan::LiveRange &r : ranges) {
+    delta[r.firstStep] += plan::alignTo(r.bytes, alignment);
+    delta[r.lastStep + 1] -= plan::alignTo(r.bytes, alignment);
+  }
+  int64_t live = 0, peak = -1, peakStep = 0;
+  for (int64_t step = 0; step < steps; ++step) {
+    live += delta[step];
+    if (live > peak) {
+      peak = live;
+      peakStep = step;
+    }
+  }
+  SmallVector<size_t> atPeak;
+  for (size_t i = 0; i < ranges.size(); ++i)
+    if (ranges[i].firstStep <= peakStep && peakStep <= ranges[i].lastStep)
+      atPeak.push_back(i);
+  // Largest first; equal sizes in program order.
+  llvm::sort(atPeak, [&](size_t a, size_t b) {
+    return ranges[a].bytes != ranges[b].bytes ? ranges[a].bytes > ranges[b].bytes : a < b;
+  });
+  auto launchName = [&](int64_t step) -> std::string {
+    if (step >= static_cast<int64_t>(launches.size()))
+      return "the end of the step";
+    return "launch " + std::to_string(step) + " ('" + dsx::LaunchOp(launches[step]).getKernel().str() + "')";
+  };
+  InFlightDiagnostic remark = program.emitRemark("memory peak of @");
+  remark << program.getSymName() << " at " << launchName(peakStep) << ": " << peak
+         << " bytes live in " << atPeak.size() << " buffers; largest:";
+  for (size_t k = 0; k < std::min(atPeak.size(), kPeakBuffersReported); ++k) {
+    size_t i = atPeak[k];
+    remark << (k ? ";" : "") << " " << ranges[i].bytes << " bytes "
+           << dsx::BufferOp(buffers[i]).getResult().getType() << " from " << launchName(ranges[i].firstStep);
+  }
+}
+
 LogicalResult planProgram(dsx::ProgramOp program, int64_t alignment, bool report) {
   Block &body = program.getBody().front();
   OpBuilder builder(program.getContext());
@@ -37,8 +89,10 @@ LogicalResult planProgram(dsx::ProgramOp program, int64_t alignment, bool report
   // Schedule step of every launch; updates and the runtime's output reads happen at
   // `endStep`, after the last launch.
   llvm::DenseMap<Value, std::pair<int64_t, int64_t>> touched; // buffer -> first, last step
+  SmallVector<dsx::LaunchOp> launches;
   int64_t step = 0;
   for (auto launch : body.getOps<dsx::LaunchOp>()) {
+    launches.push_back(launch);
     for (Value operand : llvm::concat<Value>(launch.getInputs(), launch.getOutputs())) {
       Value buffer = dsx::underlyingBuffer(operand).getResult();
       auto [it, inserted] = touched.try_emplace(buffer, step, step);
@@ -86,6 +140,8 @@ LogicalResult planProgram(dsx::ProgramOp program, int64_t alignment, bool report
         << " bytes for " << ranges.size() << " buffers (lower bound " << layout.peakLiveBytes
         << ", without reuse " << layout.totalBytes << "); arena " << *program.getArenaBytes()
         << " bytes";
+  if (report)
+    reportPeak(program, arenaBuffers, ranges, launches, alignment);
   return success();
 }
 
