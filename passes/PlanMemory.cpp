@@ -11,6 +11,13 @@
 // A dsx.view has no bytes of its own: a launch reading it touches its source, and the
 // serialized view takes the source's offset.
 //
+// In place: a few kernels read every element of one input before writing that element of
+// an output of the same type (runtime/plan/Plan.h, inPlaceOperands); when that input's
+// lifetime ends at the launch and the output's begins there, the two share bytes (the
+// output takes the input's offset). cross_entropy_grad is the case that matters: its
+// logits gradient takes the logits' bytes (1 GiB per head at v3-mini's batch), which
+// lowers the step's peak.
+//
 // With report=true, two remarks: the plan's totals, and its peak (the launch at which the
 // most temporary and output bytes are live, and the largest of those buffers, each named
 // by its type and the launch that first touches it): what to shrink first.
@@ -19,6 +26,7 @@
 #include "dialects/dsx/DsxOps.h"
 #include "passes/Passes.h"
 #include "passes/plan/ArenaLayout.h"
+#include "runtime/plan/Plan.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -108,6 +116,7 @@ LogicalResult planProgram(dsx::ProgramOp program, int64_t alignment, bool report
   int64_t persistentBytes = 0;
   SmallVector<dsx::BufferOp> arenaBuffers;
   std::vector<plan::LiveRange> ranges;
+  llvm::DenseMap<Value, size_t> rangeOf; // arena buffer -> its index in ranges
   for (auto buffer : body.getOps<dsx::BufferOp>()) {
     int64_t bytes = buffer.getSizeInBytes();
     if (dsx::isPersistentRole(buffer.getRole())) {
@@ -123,13 +132,45 @@ LogicalResult planProgram(dsx::ProgramOp program, int64_t alignment, bool report
     plan::LiveRange range{bytes, it->second.first, it->second.second};
     if (buffer.getRole() == dsx::BufferRole::Output)
       range.lastStep = endStep;
+    rangeOf[buffer.getResult()] = ranges.size();
     arenaBuffers.push_back(buffer);
     ranges.push_back(range);
   }
 
-  plan::ArenaLayout layout = plan::layoutArena(ranges, alignment);
-  for (auto [buffer, offset] : llvm::zip(arenaBuffers, layout.offsets))
-    buffer.setOffset(persistentBytes + offset);
+  // In-place pairs: the output's range joins the input's (owner[i] is the range whose
+  // bytes range i uses; chains resolve to their first input).
+  std::vector<size_t> owner(ranges.size());
+  for (size_t i = 0; i < owner.size(); ++i)
+    owner[i] = i;
+  for (auto [step, launch] : llvm::enumerate(launches)) {
+    rt::InPlaceOperands inPlace;
+    if (!rt::inPlaceOperands(launch.getKernel().str(), inPlace) ||
+        inPlace.input >= launch.getInputs().size() ||
+        inPlace.output >= launch.getOutputs().size())
+      continue;
+    Value in = launch.getInputs()[inPlace.input], out = launch.getOutputs()[inPlace.output];
+    auto inAt = rangeOf.find(in), outAt = rangeOf.find(out); // views are not in rangeOf
+    if (inAt == rangeOf.end() || outAt == rangeOf.end() || in.getType() != out.getType() ||
+        dsx::BufferOp(arenaBuffers[inAt->second]).getRole() != dsx::BufferRole::Temporary)
+      continue;
+    size_t source = owner[inAt->second], target = outAt->second;
+    if (ranges[inAt->second].lastStep != int64_t(step) ||
+        ranges[target].firstStep != int64_t(step))
+      continue;
+    ranges[source].lastStep = std::max(ranges[source].lastStep, ranges[target].lastStep);
+    owner[target] = source;
+  }
+  std::vector<plan::LiveRange> owned;
+  std::vector<size_t> ownedIndex(ranges.size());
+  for (size_t i = 0; i < ranges.size(); ++i)
+    if (owner[i] == i) {
+      ownedIndex[i] = owned.size();
+      owned.push_back(ranges[i]);
+    }
+
+  plan::ArenaLayout layout = plan::layoutArena(owned, alignment);
+  for (size_t i = 0; i < ranges.size(); ++i)
+    arenaBuffers[i].setOffset(persistentBytes + layout.offsets[ownedIndex[owner[i]]]);
   program.setPersistentBytes(persistentBytes);
   program.setArenaBytes(persistentBytes + layout.arenaBytes);
 
@@ -140,8 +181,13 @@ LogicalResult planProgram(dsx::ProgramOp program, int64_t alignment, bool report
         << " bytes for " << ranges.size() << " buffers (lower bound " << layout.peakLiveBytes
         << ", without reuse " << layout.totalBytes << "); arena " << *program.getArenaBytes()
         << " bytes";
-  if (report)
-    reportPeak(program, arenaBuffers, ranges, launches, alignment);
+  if (report) {
+    SmallVector<dsx::BufferOp> ownedBuffers;
+    for (size_t i = 0; i < ranges.size(); ++i)
+      if (owner[i] == i)
+        ownedBuffers.push_back(arenaBuffers[i]);
+    reportPeak(program, ownedBuffers, owned, launches, alignment);
+  }
   return success();
 }
 

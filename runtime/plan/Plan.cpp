@@ -7,6 +7,14 @@ constexpr BufferRole kAllRoles[] = {BufferRole::Temporary, BufferRole::Input, Bu
                                     BufferRole::Buffer,    BufferRole::State, BufferRole::Output};
 } // namespace
 
+bool inPlaceOperands(const std::string &kernel, InPlaceOperands &pair) {
+  if (kernel == "cross_entropy_grad") {
+    pair = {0, 0};
+    return true;
+  }
+  return false;
+}
+
 const char *bufferRoleName(BufferRole role) {
   switch (role) {
   case BufferRole::Temporary:

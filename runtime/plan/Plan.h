@@ -56,6 +56,19 @@ enum class BufferRole : uint8_t {
 const char *bufferRoleName(BufferRole role);
 /// Parses the names bufferRoleName prints; false if unknown.
 bool parseBufferRole(const std::string &name, BufferRole &role);
+/// A kernel's output that may take the bytes of one of its inputs: on every backend each
+/// element of the input is read before the same element of the output is written.
+/// ds-plan-memory gives the two one buffer when the input's lifetime ends at the launch
+/// (same dtype and shape); the plan verifier accepts exactly that overlap.
+struct InPlaceOperands {
+  size_t input, output;
+};
+
+/// The in-place pair of `kernel`, or false. Today only cross_entropy_grad (logits ->
+/// logits_grad: cpu/CrossEntropy.cpp and cuda/CrossEntropy.cu read a row's max and sum,
+/// then read each logit before writing its gradient).
+bool inPlaceOperands(const std::string &kernel, InPlaceOperands &pair);
+
 /// True for the roles that live in [0, persistentBytes) and survive between steps.
 inline bool isPersistentRole(BufferRole role) {
   return role == BufferRole::Input || role == BufferRole::Param || role == BufferRole::Buffer ||

@@ -186,6 +186,21 @@ Status verifyTemporariesDisjoint(const Plan &plan, const std::vector<int64_t> &b
   }
   std::map<int64_t, int32_t> live; // offset -> buffer id
   for (size_t l = 0; l < plan.launches.size(); ++l) {
+    // An in-place launch (Plan.h) may write its output over an input whose lifetime ends
+    // here: same offset, dtype and size, a temporary that is not a view. It leaves first.
+    InPlaceOperands inPlace;
+    const PlanLaunch &launch = plan.launches[l];
+    if (inPlaceOperands(launch.kernel, inPlace) && inPlace.input < launch.inputs.size() &&
+        inPlace.output < launch.outputs.size()) {
+      int32_t in = launch.inputs[inPlace.input], out = launch.outputs[inPlace.output];
+      const PlanBuffer &a = plan.buffers[in], &b = plan.buffers[out];
+      auto at = live.find(a.offset);
+      if (a.viewOf == -1 && b.viewOf == -1 && a.role == BufferRole::Temporary &&
+          !updateSource[in] && lastUse[in] == int64_t(l) && firstWrite[out] == int64_t(l) &&
+          a.offset == b.offset && a.dtype == b.dtype && bytes[in] == bytes[out] &&
+          at != live.end() && at->second == in)
+        live.erase(at);
+    }
     for (int32_t id : startsAt[l]) {
       int64_t lo = plan.buffers[id].offset, hi = lo + bytes[id];
       auto next = live.lower_bound(lo);
@@ -200,8 +215,11 @@ Status verifyTemporariesDisjoint(const Plan &plan, const std::vector<int64_t> &b
       }
       live.emplace(lo, id);
     }
-    for (int32_t id : endsAt[l])
-      live.erase(plan.buffers[id].offset);
+    for (int32_t id : endsAt[l]) {
+      auto at = live.find(plan.buffers[id].offset);
+      if (at != live.end() && at->second == id) // an in-place input left already
+        live.erase(at);
+    }
   }
   return Status::ok();
 }

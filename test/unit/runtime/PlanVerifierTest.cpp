@@ -53,6 +53,18 @@ TEST(PlanVerifier, AcceptsAValidPlanAndReuse) {
   EXPECT_TRUE(verifyPlan(plan).isOk()) << verifyPlan(plan).message();
 }
 
+// An in-place kernel (Plan.h: cross_entropy_grad) may write its output over an input that
+// dies at that launch; any other kernel may not, nor may it when the input lives on.
+TEST(PlanVerifier, InPlaceOnlyForInPlaceKernelsWhoseInputDies) {
+  Plan plan = validPlan();
+  plan.buffers[3].offset = plan.buffers[2].offset; // t3 over t2, at launch 2 (t2 -> t3)
+  expectError(plan, "overlaps live buffer 2 ('t2') at launch 2");
+  plan.launches[2].kernel = "cross_entropy_grad";
+  EXPECT_TRUE(verifyPlan(plan).isOk()) << verifyPlan(plan).message();
+  plan.launches[3].inputs.push_back(2); // t2 read again after launch 2
+  expectError(plan, "overlaps live buffer 2 ('t2') at launch 2");
+}
+
 // A view (t1 as [4, 4]) read by launch 2 keeps t1's bytes live there: t3, written by
 // launch 2, may no longer take them.
 TEST(PlanVerifier, ViewsKeepTheirSourceLive) {
