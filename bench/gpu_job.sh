@@ -31,6 +31,9 @@ prepare)
   # parameters and moments), FP32 master weights.
   "$BUILD/bin/ds-compile" models/configs/v3-mini.json --batch 4 --seq 2048 --precision bf16 \
     --adam-moments bf16 -o "$BUILD/plans/mini-bf16.dsplan"
+  # The same with activations and their gradients stored in BF16 (--activations bf16).
+  "$BUILD/bin/ds-compile" models/configs/v3-mini.json --batch 4 --seq 2048 --precision bf16 \
+    --adam-moments bf16 --activations bf16 -o "$BUILD/plans/mini-bf16-act.dsplan"
   # ds-compile links libLLVM and does not run on the GPU machine; keep the carried folder small.
   rm -f "$BUILD/bin/ds-compile"
   du -sh "$BUILD"
@@ -56,6 +59,9 @@ run)
     "$BUILD/plans/tiny-bf16.dsplan" -- --data data/corpus.txt 2>&1 | tail -3
   timeout 120 python3 test/gpu/graph_vs_eager.py "$BUILD/bin/ds-train" \
     "$BUILD/plans/tiny-fp32.dsplan" --expect-eager -- --data data/corpus.txt 2>&1 | tail -3
+  echo "=== v3-mini, ds only, --activations bf16 (the torch runs below are the comparison)"
+  OUT=$OUT/bench-act TORCH_MODES=none timeout 150 bash bench/run_bench.sh "$BUILD/bin/ds-train" \
+    "$BUILD/plans/mini-bf16-act.dsplan" 6 2>&1 | grep -E "^ds:|^  [a-z]|by kernel class|CUDA graph" | head -20
   echo "=== v3-mini bench"
   OUT=$OUT/bench timeout 330 bash bench/run_bench.sh "$BUILD/bin/ds-train" \
     "$BUILD/plans/mini-bf16.dsplan" 6 2>&1 | tail -75

@@ -12,9 +12,9 @@
 # Time to first step: from process start until the first metrics line was written
 # (plan load, host initialisation, the upload, and step 1).
 # PyTorch: bench/torch_baseline.py model --modes eager,compile (HF DeepseekV3ForCausalLM,
-# BF16, grouped_mm experts, SDPA; TORCH_MODES overrides). The last table puts both side by
-# side; model FLOP utilisation uses the PyTorch script's FLOPs per token for both (one
-# count of the same model) against the H100's 989 TFLOP/s dense BF16.
+# BF16, grouped_mm experts, SDPA; TORCH_MODES overrides, "none" skips PyTorch). The last
+# table puts both side by side; model FLOP utilisation uses the PyTorch script's FLOPs per
+# token for both (one count of the same model) against the H100's 989 TFLOP/s dense BF16.
 set -u
 DS_TRAIN=$1
 MODEL=$2
@@ -80,11 +80,15 @@ echo "== ds per-kernel time (DS_CUDA_PROFILE=1, 3 steps, the first left out)"
 DS_CUDA_PROFILE=1 "$DS_TRAIN" "$MODEL" --steps 3 --warmup 1 --device cuda --data "$DATA" \
   --log-every 1 2>&1 | grep -v "^step " | tail -50
 
-echo "== PyTorch (bench/torch_baseline.py, modes ${TORCH_MODES:-eager,compile})"
 rm -f "$OUT/anchors.jsonl"
-python3 "$HERE/torch_baseline.py" model --modes ${TORCH_MODES:-eager,compile} --batch 4 --seq 2048 \
-  --out "$OUT" > "$OUT/torch.log" 2>&1
-tail -20 "$OUT/torch.log"
+if [ "${TORCH_MODES:-}" = none ]; then
+  echo "== PyTorch skipped (TORCH_MODES=none)"
+else
+  echo "== PyTorch (bench/torch_baseline.py, modes ${TORCH_MODES:-eager,compile})"
+  python3 "$HERE/torch_baseline.py" model --modes ${TORCH_MODES:-eager,compile} --batch 4 \
+    --seq 2048 --out "$OUT" > "$OUT/torch.log" 2>&1
+  tail -20 "$OUT/torch.log"
+fi
 
 echo "== side by side"
 python3 - "$OUT/ds-summary.json" "$OUT/anchors.jsonl" <<'PY'

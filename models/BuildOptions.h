@@ -20,6 +20,11 @@ struct BuildOptions {
   /// @forward, for evaluation and gradient plans; training leaves them out so that their
   /// bytes need not outlive the step.
   bool emitLogits = false;
+  /// Activations (and so their gradients) stored in BF16 instead of FP32; parameters stay
+  /// FP32 master weights, converted to BF16 where a BF16 op reads them (their gradients
+  /// come back as FP32 through the converts). The router's gate and its bias stay FP32,
+  /// as V3 keeps them; the loss is FP32.
+  bool bf16Activations = false;
 };
 
 } // namespace ds

@@ -25,6 +25,10 @@ LogicalResult ds::specAwareOptMain(int argc, char **argv, llvm::StringRef toolNa
   static llvm::cl::opt<int64_t> seq(
       "seq", llvm::cl::desc("Sequence length of the graph built from a .json model spec"),
       llvm::cl::init(128));
+  static llvm::cl::opt<std::string> activations(
+      "activations",
+      llvm::cl::desc("Activations of the graph built from a .json model spec: f32 or bf16"),
+      llvm::cl::init("f32"));
   auto [inputFilename, outputFilename] = registerAndParseCLIOptions(argc, argv, toolName, registry);
   if (!llvm::StringRef(inputFilename).ends_with(".json"))
     return MlirOptMain(argc, argv, inputFilename, outputFilename, registry);
@@ -33,9 +37,15 @@ LogicalResult ds::specAwareOptMain(int argc, char **argv, llvm::StringRef toolNa
   std::string text;
   {
     MLIRContext context(registry);
+    if (activations != "f32" && activations != "bf16") {
+      llvm::errs() << tool << ": error: unknown --activations '" << activations
+                   << "'; expected f32 or bf16\n";
+      return failure();
+    }
     BuildOptions options;
     options.batch = batch;
     options.seq = seq;
+    options.bf16Activations = activations == "bf16";
     llvm::Expected<OwningOpRef<ModuleOp>> module = importModelSpec(context, inputFilename, options);
     if (!module) {
       llvm::errs() << tool << ": error: " << llvm::toString(module.takeError()) << "\n";

@@ -26,14 +26,26 @@ public:
       : graph(context), spec(spec), batch(options.batch), seq(options.seq),
         mtpDepth(spec.numNextnPredictLayers), hidden(spec.hiddenSize),
         balanceAlpha(options.balanceAlpha.value_or(spec.balanceAlpha)),
-        mtpLambda(options.mtpLambda.value_or(spec.mtpLambda)), emitLogits(options.emitLogits) {}
+        mtpLambda(options.mtpLambda.value_or(spec.mtpLambda)), emitLogits(options.emitLogits),
+        bf16Activations(options.bf16Activations) {}
 
   llvm::Expected<OwningOpRef<ModuleOp>> build();
 
 private:
   OpBuilder &b() { return graph.builder(); }
   Location loc() { return graph.location(); }
-  RankedTensorType activationType(int64_t width) { return graph.f32Tensor({batch, seq, width}); }
+  RankedTensorType activationType(int64_t width) {
+    RankedTensorType f32 = graph.f32Tensor({batch, seq, width});
+    return bf16Activations ? RankedTensorType::get(f32.getShape(), b().getBF16Type()) : f32;
+  }
+  /// A parameter as the activations' ops read it: itself, or a BF16 convert of it.
+  Value asActivation(Value param) {
+    if (!bf16Activations)
+      return param;
+    auto type = cast<RankedTensorType>(param.getType());
+    return ConvertOp::create(b(), loc(), RankedTensorType::get(type.getShape(), b().getBF16Type()),
+                             param);
+  }
   static std::string layerPrefix(int64_t layer) {
     return ("model.layers." + llvm::Twine(layer) + ".").str();
   }
@@ -53,6 +65,7 @@ private:
   int64_t batch, seq, mtpDepth, hidden;
   double balanceAlpha, mtpLambda;
   bool emitLogits;
+  bool bf16Activations;
   Value tokens, embedTable, lmHead;
   llvm::DenseMap<int64_t, Value> tokenWindows;
   llvm::SmallVector<std::pair<std::string, Value>> expertCounts;
@@ -72,7 +85,7 @@ Value DeepSeekBuilder::tokenWindow(int64_t offset) {
 }
 
 Value DeepSeekBuilder::rmsNorm(Value x, Value weight) {
-  return RmsNormOp::create(b(), loc(), x.getType(), x, weight,
+  return RmsNormOp::create(b(), loc(), x.getType(), x, asActivation(weight),
                            b().getF64FloatAttr(spec.rmsNormEps));
 }
 
@@ -105,7 +118,9 @@ Value DeepSeekBuilder::attentionBlock(int64_t layer, Value x) {
   Value normed = rmsNorm(x, norm);
   const YarnSpec yarn = spec.yarn.value_or(YarnSpec());
   Value attention = MlaOp::create(
-      b(), loc(), x.getType(), normed, qA, qANorm, qB, kvA, kvANorm, kvB, o,
+      b(), loc(), x.getType(), normed, qA ? asActivation(qA) : qA,
+      qANorm ? asActivation(qANorm) : qANorm, asActivation(qB), asActivation(kvA),
+      asActivation(kvANorm), asActivation(kvB), asActivation(o),
       b().getI64IntegerAttr(heads), b().getI64IntegerAttr(spec.qLoraRank),
       b().getI64IntegerAttr(spec.kvLoraRank), b().getI64IntegerAttr(spec.qkNopeHeadDim),
       b().getI64IntegerAttr(spec.qkRopeHeadDim), b().getI64IntegerAttr(spec.vHeadDim),
@@ -131,9 +146,10 @@ Value DeepSeekBuilder::denseFfn(const std::string &prefix, Value x) {
   int64_t inter = spec.intermediateSize;
   Value gateUp = graph.addParam(prefix + "mlp.gate_up", {2 * inter, hidden}, ParamInit::Normal);
   Value down = graph.addParam(prefix + "mlp.down_proj.weight", {hidden, inter}, ParamInit::Normal);
-  Value projected = LinearOp::create(b(), loc(), activationType(2 * inter), x, gateUp);
+  Value projected =
+      LinearOp::create(b(), loc(), activationType(2 * inter), x, asActivation(gateUp));
   Value activated = SwigluOp::create(b(), loc(), activationType(inter), projected);
-  return LinearOp::create(b(), loc(), activationType(hidden), activated, down);
+  return LinearOp::create(b(), loc(), activationType(hidden), activated, asActivation(down));
 }
 
 /// DeepSeekMoE (V3 report §2.1.2): router, stacked routed experts, shared experts.
@@ -159,7 +175,9 @@ Value DeepSeekBuilder::moeFfn(int64_t layer, const std::string &prefix, Value x)
     balanceType = RankedTensorType::get({}, b().getF32Type());
   auto moe = MoeOp::create(
       b(), loc(), x.getType(), RankedTensorType::get({experts}, b().getI32Type()), balanceType, x,
-      gate, bias, gateUp, down, sharedGateUp, sharedDown,
+      gate, bias, asActivation(gateUp), asActivation(down),
+      sharedGateUp ? asActivation(sharedGateUp) : sharedGateUp,
+      sharedDown ? asActivation(sharedDown) : sharedDown,
       b().getI64IntegerAttr(spec.numExpertsPerTok), b().getI64IntegerAttr(spec.nGroup),
       b().getI64IntegerAttr(spec.topkGroup), b().getStringAttr(spec.scoreFuncName()),
       b().getStringAttr(spec.groupScoreName()), b().getBoolAttr(spec.effectiveNormTopkProb()),
@@ -176,7 +194,8 @@ Value DeepSeekBuilder::moeFfn(int64_t layer, const std::string &prefix, Value x)
 Value DeepSeekBuilder::headLoss(Value hiddenState, Value normWeight, int64_t labelOffset,
                                 Value *logits) {
   Value normed = rmsNorm(hiddenState, normWeight);
-  Value scores = LinearOp::create(b(), loc(), activationType(spec.vocabSize), normed, lmHead);
+  Value scores =
+      LinearOp::create(b(), loc(), activationType(spec.vocabSize), normed, asActivation(lmHead));
   if (logits)
     *logits = scores;
   Value labels = tokenWindow(labelOffset);
@@ -225,7 +244,7 @@ llvm::Expected<OwningOpRef<ModuleOp>> DeepSeekBuilder::build() {
       graph.addParam("model.embed_tokens.weight", {spec.vocabSize, hidden}, ParamInit::Normal);
   graph.setLocation(NameLoc::get(b().getStringAttr("model.embed_tokens")));
   auto embedType = activationType(hidden);
-  Value h = EmbeddingOp::create(b(), loc(), embedType, tokenWindow(0), embedTable);
+  Value h = EmbeddingOp::create(b(), loc(), embedType, tokenWindow(0), asActivation(embedTable));
   for (int64_t layer = 0; layer < spec.numHiddenLayers; ++layer) {
     graph.setLocation(NameLoc::get(b().getStringAttr("model.layers." + llvm::Twine(layer))));
     h = attentionBlock(layer, h);
@@ -252,8 +271,10 @@ llvm::Expected<OwningOpRef<ModuleOp>> DeepSeekBuilder::build() {
     Value enorm = graph.addParam(p + "enorm.weight", {hidden}, ParamInit::Ones);
     Value hnorm = graph.addParam(p + "hnorm.weight", {hidden}, ParamInit::Ones);
     Value proj = graph.addParam(p + "eh_proj.weight", {hidden, 2 * hidden}, ParamInit::Normal);
-    Value next = EmbeddingOp::create(b(), loc(), embedType, tokenWindow(k), embedTable);
-    Value x = MtpHeadOp::create(b(), loc(), embedType, previous, next, hnorm, enorm, proj,
+    Value next =
+        EmbeddingOp::create(b(), loc(), embedType, tokenWindow(k), asActivation(embedTable));
+    Value x = MtpHeadOp::create(b(), loc(), embedType, previous, next, asActivation(hnorm),
+                                asActivation(enorm), asActivation(proj),
                                 b().getI64IntegerAttr(k), b().getF64FloatAttr(spec.rmsNormEps),
                                 b().getF64FloatAttr(mtpLambda));
     x = attentionBlock(layer, x);

@@ -76,6 +76,11 @@ int main(int argc, char **argv) {
       cl::desc("Element type of the AdamW moments: f32, or bf16 as in V3's FP8 recipe "
                "(master weights stay FP32)"),
       cl::value_desc("T"), cl::init("f32"), cl::cat(category));
+  cl::opt<std::string> activations(
+      "activations",
+      cl::desc("Element type of the activations and their gradients: f32, or bf16 (FP32 "
+               "master weights converted where read; router gate and loss stay FP32)"),
+      cl::value_desc("T"), cl::init("f32"), cl::cat(category));
   cl::opt<double> biasUpdateGamma(
       "bias-update-gamma", cl::desc("Router-bias update speed (auxiliary-loss-free balancing)"),
       cl::init(0.001), cl::cat(category));
@@ -102,6 +107,12 @@ int main(int argc, char **argv) {
     return 1;
   }
   options.momentDtype = adamMoments;
+  if (activations != "f32" && activations != "bf16") {
+    llvm::WithColor::error(llvm::errs(), "ds-compile")
+        << "unknown --activations '" << activations << "'; expected f32 or bf16\n";
+    return 1;
+  }
+  options.build.bf16Activations = activations == "bf16";
   options.fuse = !noFuse;
   options.biasUpdateGamma = biasUpdateGamma;
   options.specPath = spec;
