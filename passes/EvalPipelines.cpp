@@ -45,6 +45,8 @@ void ds::addPlanLoweringStages(OpPassManager &pm, llvm::StringRef entry,
   }
   if (options.precision == "bf16")
     pm.addPass(createDsGemmPrecision());
+  // After CSE, which would merge the recomputed copies again.
+  pm.addPass(createDsRecompute());
   DsLowerToExecOptions lower;
   lower.entry = entry.str();
   pm.addPass(createDsLowerToExec(lower));

@@ -230,6 +230,20 @@ def DsGemmPrecision : Pass<"ds-gemm-precision", "mlir::ModuleOp"> {
   ];
 }
 
+def DsRecompute : Pass<"ds-recompute", "mlir::ModuleOp"> {
+  let summary = "recompute cheap values at each use instead of keeping them live";
+  let description = [{
+    A ds.convert of a function argument (with --activations bf16, the BF16 working copy of
+    an FP32 master weight) is recomputed right before each of its users after the first,
+    so each copy lives for one op instead of from the forward product to the backward one:
+    on v3-mini that is 2.5 GB of BF16 weights not held across the step, for one more read
+    of each weight. Runs after canonicalize and CSE (which would merge the copies again),
+    just before lowering. Recomputing RMSNorm and the MLA up-projections (V3 report
+    §3.2.3) is the next use of this pass.
+  }];
+  let dependentDialects = ["::ds::DsDialect"];
+}
+
 //===----------------------------------------------------------------------===//
 // Expert placement (issue 7)
 //===----------------------------------------------------------------------===//
