@@ -3,7 +3,9 @@
 #
 #   bench/gpu_job.sh prepare   # here (needs ds-compile, i.e. MLIR): build the CUDA tree in
 #                              # build-gpu, compile the plans into build-gpu/plans, copy libomp
-#   bench/gpu_job.sh run       # on the GPU machine, over a copy that carries build-gpu
+#   bench/gpu_job.sh run       # on the GPU machine, over a copy that carries build-gpu/bin,
+#                              # build-gpu/lib and build-gpu/plans (build-gpu itself is over
+#                              # the 64 MiB a device call carries)
 #
 # `run` executes every gpu test (DsGpuTests), v3-tiny CPU vs GPU for 50 steps at fp32 and
 # bf16 (test/gpu/tiny_cpu_vs_gpu.py), CUDA-graph replay against kernel-by-kernel launches
