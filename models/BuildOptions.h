@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 namespace ds {
 
@@ -26,6 +27,16 @@ struct BuildOptions {
   /// as V3 keeps them; the loss is FP32.
   bool bf16Activations = false;
 };
+
+/// Sets bf16Activations from a tool's --activations value, "f32" or "bf16"; for any other
+/// value returns the message the tool prints (one text for ds-compile and ds-opt).
+inline std::optional<std::string> setActivations(BuildOptions &options,
+                                                 const std::string &value) {
+  if (value != "f32" && value != "bf16")
+    return "unknown --activations '" + value + "'; expected f32 or bf16";
+  options.bf16Activations = value == "bf16";
+  return std::nullopt;
+}
 
 } // namespace ds
 

@@ -37,15 +37,13 @@ LogicalResult ds::specAwareOptMain(int argc, char **argv, llvm::StringRef toolNa
   std::string text;
   {
     MLIRContext context(registry);
-    if (activations != "f32" && activations != "bf16") {
-      llvm::errs() << tool << ": error: unknown --activations '" << activations
-                   << "'; expected f32 or bf16\n";
-      return failure();
-    }
     BuildOptions options;
     options.batch = batch;
     options.seq = seq;
-    options.bf16Activations = activations == "bf16";
+    if (std::optional<std::string> bad = setActivations(options, activations)) {
+      llvm::errs() << tool << ": error: " << *bad << "\n";
+      return failure();
+    }
     llvm::Expected<OwningOpRef<ModuleOp>> module = importModelSpec(context, inputFilename, options);
     if (!module) {
       llvm::errs() << tool << ": error: " << llvm::toString(module.takeError()) << "\n";

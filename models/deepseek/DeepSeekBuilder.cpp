@@ -38,9 +38,10 @@ private:
     RankedTensorType f32 = graph.f32Tensor({batch, seq, width});
     return bf16Activations ? RankedTensorType::get(f32.getShape(), b().getBF16Type()) : f32;
   }
-  /// A parameter as the activations' ops read it: itself, or a BF16 convert of it.
+  /// A parameter as the activations' ops read it: itself, or a BF16 convert of it (an
+  /// absent optional parameter stays absent).
   Value asActivation(Value param) {
-    if (!bf16Activations)
+    if (!bf16Activations || !param)
       return param;
     auto type = cast<RankedTensorType>(param.getType());
     return ConvertOp::create(b(), loc(), RankedTensorType::get(type.getShape(), b().getBF16Type()),
@@ -118,9 +119,9 @@ Value DeepSeekBuilder::attentionBlock(int64_t layer, Value x) {
   Value normed = rmsNorm(x, norm);
   const YarnSpec yarn = spec.yarn.value_or(YarnSpec());
   Value attention = MlaOp::create(
-      b(), loc(), x.getType(), normed, qA ? asActivation(qA) : qA,
-      qANorm ? asActivation(qANorm) : qANorm, asActivation(qB), asActivation(kvA),
-      asActivation(kvANorm), asActivation(kvB), asActivation(o),
+      b(), loc(), x.getType(), normed, asActivation(qA), asActivation(qANorm),
+      asActivation(qB), asActivation(kvA), asActivation(kvANorm), asActivation(kvB),
+      asActivation(o),
       b().getI64IntegerAttr(heads), b().getI64IntegerAttr(spec.qLoraRank),
       b().getI64IntegerAttr(spec.kvLoraRank), b().getI64IntegerAttr(spec.qkNopeHeadDim),
       b().getI64IntegerAttr(spec.qkRopeHeadDim), b().getI64IntegerAttr(spec.vHeadDim),
@@ -175,9 +176,8 @@ Value DeepSeekBuilder::moeFfn(int64_t layer, const std::string &prefix, Value x)
     balanceType = RankedTensorType::get({}, b().getF32Type());
   auto moe = MoeOp::create(
       b(), loc(), x.getType(), RankedTensorType::get({experts}, b().getI32Type()), balanceType, x,
-      gate, bias, asActivation(gateUp), asActivation(down),
-      sharedGateUp ? asActivation(sharedGateUp) : sharedGateUp,
-      sharedDown ? asActivation(sharedDown) : sharedDown,
+      gate, bias, asActivation(gateUp), asActivation(down), asActivation(sharedGateUp),
+      asActivation(sharedDown),
       b().getI64IntegerAttr(spec.numExpertsPerTok), b().getI64IntegerAttr(spec.nGroup),
       b().getI64IntegerAttr(spec.topkGroup), b().getStringAttr(spec.scoreFuncName()),
       b().getStringAttr(spec.groupScoreName()), b().getBoolAttr(spec.effectiveNormTopkProb()),

@@ -107,12 +107,10 @@ int main(int argc, char **argv) {
     return 1;
   }
   options.momentDtype = adamMoments;
-  if (activations != "f32" && activations != "bf16") {
-    llvm::WithColor::error(llvm::errs(), "ds-compile")
-        << "unknown --activations '" << activations << "'; expected f32 or bf16\n";
+  if (std::optional<std::string> bad = ds::setActivations(options.build, activations)) {
+    llvm::WithColor::error(llvm::errs(), "ds-compile") << *bad << "\n";
     return 1;
   }
-  options.build.bf16Activations = activations == "bf16";
   options.fuse = !noFuse;
   options.biasUpdateGamma = biasUpdateGamma;
   options.specPath = spec;

@@ -104,6 +104,10 @@ Status splitBiasUpdateMulti(const KernelCall &call, std::vector<KernelCall> &per
 // Rope.cpp
 Status ropePartial(KernelCall &call);
 Status ropePartialGrad(KernelCall &call);
+/// rope_partial(_grad)'s argument checks, shared with the CUDA kernels: input [B, S, H, D]
+/// and result alike, and the rotated channels [offset, offset + size) inside D.
+Status checkRopeWindow(const KernelCall &call, const char *kernel, int64_t &offset,
+                       int64_t &size);
 Status mlaRopeKey(KernelCall &call);
 Status mlaRopeKeyGrad(KernelCall &call);
 // RmsNorm.cpp

@@ -147,6 +147,22 @@ Status ropeGrad(KernelCall &call) {
   return Status::ok();
 }
 
+Status checkRopeWindow(const KernelCall &call, const char *kernel, int64_t &offset,
+                       int64_t &size) {
+  DS_RETURN_IF_ERROR(
+      checkCall(call, kernel, {{"input", Elem::Float}}, {{"result", Elem::Float}}));
+  const TensorView &x = call.inputs[0];
+  if (x.rank() != 4)
+    return errorf(kernel, ": input has shape ", x.shapeString(), ", expected [B, S, H, D]");
+  DS_RETURN_IF_ERROR(expectShape(kernel, "result", call.outputs[0], x.shape));
+  DS_RETURN_IF_ERROR(requireInt(call.attrs, kernel, "offset", offset));
+  DS_RETURN_IF_ERROR(requireInt(call.attrs, kernel, "size", size));
+  if (offset < 0 || size <= 0 || offset + size > x.dim(3))
+    return errorf(kernel, ": the rotated channels [", offset, ", ", offset + size,
+                  ") are not a non-empty range inside the last dimension of ", x.shapeString());
+  return Status::ok();
+}
+
 namespace {
 
 KernelAttrs sliceAttrs(int64_t dim, int64_t offset, int64_t size) {
@@ -172,17 +188,10 @@ std::vector<int64_t> withLastDim(std::vector<int64_t> shape, int64_t size) {
 /// rope_partial(_grad): the channels of x before, in and after the window, sliced; the
 /// window rotated by `rotate`; the three concatenated again.
 Status rotateWindow(KernelCall &call, const char *k, KernelFn rotate) {
-  DS_RETURN_IF_ERROR(checkCall(call, k, {{"input", Elem::Float}}, {{"result", Elem::Float}}));
+  int64_t offset, size;
+  DS_RETURN_IF_ERROR(checkRopeWindow(call, k, offset, size));
   const TensorView &x = call.inputs[0];
-  if (x.rank() != 4)
-    return errorf(k, ": input has shape ", x.shapeString(), ", expected [B, S, H, D]");
-  DS_RETURN_IF_ERROR(expectShape(k, "result", call.outputs[0], x.shape));
-  int64_t offset, size, width = x.dim(3);
-  DS_RETURN_IF_ERROR(requireInt(call.attrs, k, "offset", offset));
-  DS_RETURN_IF_ERROR(requireInt(call.attrs, k, "size", size));
-  if (offset < 0 || size <= 0 || offset + size > width)
-    return errorf(k, ": the rotated channels [", offset, ", ", offset + size,
-                  ") are not a non-empty range inside the last dimension of ", x.shapeString());
+  int64_t width = x.dim(3);
   std::vector<ScratchTensor> pieces;
   pieces.reserve(4);
   std::vector<TensorView> parts;

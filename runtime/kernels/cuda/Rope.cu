@@ -19,6 +19,7 @@
 // the heads runs in double in head order, as expand_grad's does.
 //
 //===----------------------------------------------------------------------===//
+#include "runtime/kernels/cpu/CpuKernels.h"
 #include "runtime/kernels/cuda/CudaDevice.cuh"
 #include "runtime/kernels/cuda/CudaKernels.h"
 #include "runtime/kernels/cuda/CudaSupport.h"
@@ -242,18 +243,10 @@ Status rotate(KernelCall &call, const char *kernel, const char *inputName,
 }
 
 Status rotateWindow(KernelCall &call, const char *kernel, float sign) {
-  DS_RETURN_IF_ERROR(
-      checkCall(call, kernel, {{"input", Elem::Float}}, {{"result", Elem::Float}}));
+  int64_t offset, size;
+  DS_RETURN_IF_ERROR(cpu::checkRopeWindow(call, kernel, offset, size));
   const TensorView &x = call.inputs[0];
-  if (x.rank() != 4)
-    return errorf(kernel, ": input has shape ", x.shapeString(), ", expected [B, S, H, D]");
-  DS_RETURN_IF_ERROR(expectShape(kernel, "result", call.outputs[0], x.shape));
-  int64_t offset, size, width = x.dim(3);
-  DS_RETURN_IF_ERROR(requireInt(call.attrs, kernel, "offset", offset));
-  DS_RETURN_IF_ERROR(requireInt(call.attrs, kernel, "size", size));
-  if (offset < 0 || size <= 0 || offset + size > width)
-    return errorf(kernel, ": the rotated channels [", offset, ", ", offset + size,
-                  ") are not a non-empty range inside the last dimension of ", x.shapeString());
+  int64_t width = x.dim(3);
   RopeParams params;
   DS_RETURN_IF_ERROR(ropeParams(kernel, call.attrs, size, x.dim(1), x.dim(2), sign, params));
   int64_t n = x.numElements();
