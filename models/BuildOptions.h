@@ -17,6 +17,9 @@ struct BuildOptions {
   std::optional<double> balanceAlpha;
   /// MTP loss weight lambda (V3 report §2.2).
   std::optional<double> mtpLambda;
+  /// MTP depth D (V3 report §2.2): the spec's num_nextn_predict_layers unless set; 0
+  /// builds the main model alone, as HF transformers' DeepseekV3ForCausalLM trains it.
+  std::optional<int64_t> mtpDepth;
   /// Adds the main head's logits [B, S, V] (f32) as the result {ds.output = "logits"} of
   /// @forward, for evaluation and gradient plans; training leaves them out so that their
   /// bytes need not outlive the step.

@@ -24,7 +24,7 @@ class DeepSeekBuilder {
 public:
   DeepSeekBuilder(MLIRContext &context, const ModelSpec &spec, const BuildOptions &options)
       : graph(context), spec(spec), batch(options.batch), seq(options.seq),
-        mtpDepth(spec.numNextnPredictLayers), hidden(spec.hiddenSize),
+        mtpDepth(options.mtpDepth.value_or(spec.numNextnPredictLayers)), hidden(spec.hiddenSize),
         balanceAlpha(options.balanceAlpha.value_or(spec.balanceAlpha)),
         mtpLambda(options.mtpLambda.value_or(spec.mtpLambda)), emitLogits(options.emitLogits),
         bf16Activations(options.bf16Activations) {}

@@ -51,6 +51,11 @@ int main(int argc, char **argv) {
                                cl::cat(category));
   cl::opt<double> mtpLambda("mtp-lambda", cl::desc("MTP loss weight (overrides the spec)"),
                             cl::cat(category));
+  cl::opt<int64_t> mtpDepth(
+      "mtp-depth",
+      cl::desc("MTP modules (overrides the spec's num_nextn_predict_layers; 0 trains the main "
+               "model alone, as HF transformers does)"),
+      cl::cat(category));
   cl::opt<int64_t> ep("ep", cl::desc("Expert-parallel size: GPUs that hold the routed experts"),
                       cl::init(1), cl::cat(category));
   cl::opt<int64_t> nodes("nodes", cl::desc("Nodes the expert-parallel GPUs span"), cl::init(1),
@@ -120,6 +125,14 @@ int main(int argc, char **argv) {
     options.build.balanceAlpha = balanceAlpha;
   if (mtpLambda.getNumOccurrences())
     options.build.mtpLambda = mtpLambda;
+  if (mtpDepth.getNumOccurrences()) {
+    if (mtpDepth < 0) {
+      llvm::WithColor::error(llvm::errs(), "ds-compile")
+          << "--mtp-depth is " << mtpDepth << "; expected 0 or more\n";
+      return 1;
+    }
+    options.build.mtpDepth = mtpDepth;
+  }
   options.printReport = report;
   options.reportJsonPath = reportJson;
   options.printForward = emitForward;
