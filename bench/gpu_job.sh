@@ -7,12 +7,13 @@
 #                              # build-gpu/lib and build-gpu/plans (build-gpu itself is over
 #                              # the 64 MiB a device call carries)
 #
-# `run` executes every gpu test (DsGpuTests), v3-tiny CPU vs GPU for 50 steps at fp32 and
-# bf16 (test/gpu/tiny_cpu_vs_gpu.py), CUDA-graph replay against kernel-by-kernel launches
+# `run` executes every gpu test (DsGpuTests), v3-tiny CPU vs GPU for 50 steps at fp32, bf16
+# and bf16 parameters (test/gpu/tiny_cpu_vs_gpu.py), CUDA-graph replay against kernel-by-kernel launches
 # (test/gpu/graph_vs_eager.py), and the v3-mini benchmark (bench/run_bench.sh): ds alone on
-# each plan of DS_PLANS (default "mini-bf16-act mini-bf16"), then ds on COMPARE_PLAN
-# (default mini-bf16-act-nomtp, the graph HF's model trains) beside PyTorch eager and
-# torch.compile. TORCH_MODES=none leaves PyTorch out, SKIP_CHECKS=1 the tests and checks.
+# each plan of DS_PLANS (default "mini-bf16-params mini-bf16-act-nomtp"), then ds on
+# COMPARE_PLAN (default mini-bf16-params-nomtp: the recipe and graph PyTorch trains) beside
+# PyTorch eager and torch.compile. TORCH_MODES=none leaves PyTorch out, SKIP_CHECKS=1 the
+# tests and checks.
 # Results go to $OUT (default /tmp/ds-gpu-job); record them in bench/results/ with the
 # command, GPU and date.
 set -u
@@ -27,23 +28,31 @@ prepare)
       -DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir
   fi
   ninja -C "$BUILD" DsGpuTests ds-train ds-compile
+  rm -rf "$BUILD/plans"
   mkdir -p "$BUILD/plans" "$BUILD/lib"
   cp /usr/lib/llvm-22/lib/libomp.so.5 "$BUILD/lib/"
   for p in fp32 bf16; do
     "$BUILD/bin/ds-compile" models/configs/v3-tiny.json --precision $p -o "$BUILD/plans/tiny-$p.dsplan"
   done
-  # The benchmark plans: BF16 products, BF16 AdamW moments (V3's recipe; PyTorch's
-  # baseline keeps BF16 parameters and moments), FP32 master weights.
-  #   mini-bf16          FP32 activations, with the spec's MTP module
-  #   mini-bf16-act      activations and their gradients in BF16 (--activations bf16)
-  #   mini-bf16-act-nomtp  the same without MTP: HF's DeepseekV3ForCausalLM, which the
-  #                      PyTorch baseline trains, has no MTP module, so this is the like-
-  #                      for-like graph
+  # v3-tiny with BF16 parameters (no FP32 master copy), for the CPU-vs-GPU check.
+  "$BUILD/bin/ds-compile" models/configs/v3-tiny.json --precision bf16 --params bf16 \
+    -o "$BUILD/plans/tiny-bf16-params.dsplan"
+  # The benchmark plans, all with BF16 products and BF16 AdamW moments:
+  #   mini-bf16               FP32 master weights and activations, the spec's MTP module
+  #   mini-bf16-act-nomtp     FP32 master weights, BF16 activations (--activations bf16),
+  #                           no MTP (--mtp-depth 0)
+  #   mini-bf16-params        BF16 parameters, gradients, moments and activations
+  #                           (--params bf16), with MTP
+  #   mini-bf16-params-nomtp  the same without MTP: the recipe and the graph of the PyTorch
+  #                           baseline (model.to(torch.bfloat16), fused AdamW with BF16
+  #                           state; HF's DeepseekV3ForCausalLM has no MTP module)
   MINI="models/configs/v3-mini.json --batch 4 --seq 2048 --precision bf16 --adam-moments bf16"
   "$BUILD/bin/ds-compile" $MINI -o "$BUILD/plans/mini-bf16.dsplan"
-  "$BUILD/bin/ds-compile" $MINI --activations bf16 -o "$BUILD/plans/mini-bf16-act.dsplan"
   "$BUILD/bin/ds-compile" $MINI --activations bf16 --mtp-depth 0 \
     -o "$BUILD/plans/mini-bf16-act-nomtp.dsplan"
+  "$BUILD/bin/ds-compile" $MINI --params bf16 -o "$BUILD/plans/mini-bf16-params.dsplan"
+  "$BUILD/bin/ds-compile" $MINI --params bf16 --mtp-depth 0 \
+    -o "$BUILD/plans/mini-bf16-params-nomtp.dsplan"
   # ds-compile links libLLVM and does not run on the GPU machine; keep the carried folder small.
   rm -f "$BUILD/bin/ds-compile"
   du -sh "$BUILD"
@@ -65,6 +74,10 @@ run)
   timeout 150 python3 test/gpu/tiny_cpu_vs_gpu.py "$BUILD/bin/ds-train" \
     "$BUILD/plans/tiny-bf16.dsplan" --steps 50 --rtol 0.03 --tight-steps 5 --tight-rtol 2e-3 \
     -- --data data/corpus.txt 2>&1 | grep -E "^ +[1-5] |^ +(2[5-9]|30) |first|PASS|FAIL"
+  echo "=== v3-tiny CPU vs GPU, bf16 parameters"
+  timeout 150 python3 test/gpu/tiny_cpu_vs_gpu.py "$BUILD/bin/ds-train" \
+    "$BUILD/plans/tiny-bf16-params.dsplan" --steps 50 --rtol 0.03 --tight-steps 5 \
+    --tight-rtol 2e-3 -- --data data/corpus.txt 2>&1 | grep -E "first|PASS|FAIL"
   echo "=== CUDA graph replay against kernel-by-kernel launches"
   timeout 120 python3 test/gpu/graph_vs_eager.py "$BUILD/bin/ds-train" \
     "$BUILD/plans/tiny-bf16.dsplan" -- --data data/corpus.txt 2>&1 | tail -3
@@ -73,13 +86,13 @@ run)
   fi
   # ds alone on the other plans, then the comparison: ds on $COMPARE_PLAN beside PyTorch
   # (TORCH_MODES=none leaves PyTorch out; SKIP_CHECKS=1 leaves out everything above).
-  for plan in ${DS_PLANS-mini-bf16-act mini-bf16}; do
+  for plan in ${DS_PLANS-mini-bf16-params mini-bf16-act-nomtp}; do
     echo "=== v3-mini, ds only: $plan"
     OUT=$OUT/bench-$plan TORCH_MODES=none timeout 150 bash bench/run_bench.sh \
       "$BUILD/bin/ds-train" "$BUILD/plans/$plan.dsplan" 6 2>&1 |
       grep -E "^ds:|^  [a-z]|by kernel class|CUDA graph|^ds +[0-9]" | head -24
   done
-  plan=${COMPARE_PLAN:-mini-bf16-act-nomtp}
+  plan=${COMPARE_PLAN:-mini-bf16-params-nomtp}
   echo "=== v3-mini bench: ds on $plan beside PyTorch"
   OUT=$OUT/bench timeout 330 bash bench/run_bench.sh "$BUILD/bin/ds-train" \
     "$BUILD/plans/$plan.dsplan" 6 2>&1 | tail -75

@@ -46,11 +46,13 @@ Value GraphBuilder::addInput(llvm::StringRef name, RankedTensorType type) {
   return addArgument(type, attrs, name);
 }
 
-Value GraphBuilder::addParam(llvm::StringRef name, llvm::ArrayRef<int64_t> shape, ParamInit init) {
+Value GraphBuilder::addParam(llvm::StringRef name, llvm::ArrayRef<int64_t> shape, ParamInit init,
+                             Type element) {
   NamedAttrList attrs;
   attrs.append("ds.param", opBuilder.getStringAttr(name));
   attrs.append("ds.init", opBuilder.getStringAttr(paramInitName(init)));
-  return addArgument(f32Tensor(shape), attrs, name);
+  Type type = element ? RankedTensorType::get(shape, element) : f32Tensor(shape);
+  return addArgument(type, attrs, name);
 }
 
 Value GraphBuilder::addBuffer(llvm::StringRef name, llvm::ArrayRef<int64_t> shape, ParamInit init) {

@@ -41,8 +41,10 @@ public:
 
   /// Appends an argument `{ds.input = name}`.
   mlir::Value addInput(llvm::StringRef name, mlir::RankedTensorType type);
-  /// Appends an f32 argument `{ds.param = name, ds.init = init}`.
-  mlir::Value addParam(llvm::StringRef name, llvm::ArrayRef<int64_t> shape, ParamInit init);
+  /// Appends an argument `{ds.param = name, ds.init = init}` of `element` type (f32 when
+  /// null).
+  mlir::Value addParam(llvm::StringRef name, llvm::ArrayRef<int64_t> shape, ParamInit init,
+                       mlir::Type element = {});
   /// Appends an f32 argument `{ds.buffer = name, ds.init = init}`: state without gradient.
   mlir::Value addBuffer(llvm::StringRef name, llvm::ArrayRef<int64_t> shape, ParamInit init);
   /// Appends a result `{ds.output = name}`.

@@ -29,6 +29,10 @@ struct BuildOptions {
   /// come back as FP32 through the converts). The router's gate and its bias stay FP32,
   /// as V3 keeps them; the loss is FP32.
   bool bf16Activations = false;
+  /// Parameters (and so their gradients) stored in BF16 with no FP32 master copy: the
+  /// recipe of PyTorch's model.to(torch.bfloat16) with AdamW, which the bench baseline
+  /// trains. Implies bf16Activations. The router's gate and its bias stay FP32.
+  bool bf16Params = false;
 };
 
 /// Sets bf16Activations from a tool's --activations value, "f32" or "bf16"; for any other
@@ -38,6 +42,21 @@ inline std::optional<std::string> setActivations(BuildOptions &options,
   if (value != "f32" && value != "bf16")
     return "unknown --activations '" + value + "'; expected f32 or bf16";
   options.bf16Activations = value == "bf16";
+  return std::nullopt;
+}
+
+/// Sets bf16Params from a tool's --params value, "f32" or "bf16", given the tool's
+/// --activations value and whether it was given; BF16 parameters imply BF16 activations,
+/// so an explicit `--activations f32` beside them is refused.
+inline std::optional<std::string> setParams(BuildOptions &options, const std::string &value,
+                                            bool activationsGiven) {
+  if (value != "f32" && value != "bf16")
+    return "unknown --params '" + value + "'; expected f32 or bf16";
+  options.bf16Params = value == "bf16";
+  if (options.bf16Params && activationsGiven && !options.bf16Activations)
+    return "--params bf16 needs BF16 activations; drop --activations f32";
+  if (options.bf16Params)
+    options.bf16Activations = true;
   return std::nullopt;
 }
 

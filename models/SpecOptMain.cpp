@@ -29,6 +29,10 @@ LogicalResult ds::specAwareOptMain(int argc, char **argv, llvm::StringRef toolNa
       "activations",
       llvm::cl::desc("Activations of the graph built from a .json model spec: f32 or bf16"),
       llvm::cl::init("f32"));
+  static llvm::cl::opt<std::string> params(
+      "params",
+      llvm::cl::desc("Parameters of the graph built from a .json model spec: f32 or bf16"),
+      llvm::cl::init("f32"));
   auto [inputFilename, outputFilename] = registerAndParseCLIOptions(argc, argv, toolName, registry);
   if (!llvm::StringRef(inputFilename).ends_with(".json"))
     return MlirOptMain(argc, argv, inputFilename, outputFilename, registry);
@@ -40,7 +44,10 @@ LogicalResult ds::specAwareOptMain(int argc, char **argv, llvm::StringRef toolNa
     BuildOptions options;
     options.batch = batch;
     options.seq = seq;
-    if (std::optional<std::string> bad = setActivations(options, activations)) {
+    std::optional<std::string> bad = setActivations(options, activations);
+    if (!bad)
+      bad = setParams(options, params, activations.getNumOccurrences() > 0);
+    if (bad) {
       llvm::errs() << tool << ": error: " << *bad << "\n";
       return failure();
     }

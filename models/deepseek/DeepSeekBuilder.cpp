@@ -27,7 +27,8 @@ public:
         mtpDepth(options.mtpDepth.value_or(spec.numNextnPredictLayers)), hidden(spec.hiddenSize),
         balanceAlpha(options.balanceAlpha.value_or(spec.balanceAlpha)),
         mtpLambda(options.mtpLambda.value_or(spec.mtpLambda)), emitLogits(options.emitLogits),
-        bf16Activations(options.bf16Activations) {}
+        bf16Activations(options.bf16Activations || options.bf16Params),
+        bf16Params(options.bf16Params) {}
 
   llvm::Expected<OwningOpRef<ModuleOp>> build();
 
@@ -38,12 +39,16 @@ private:
     RankedTensorType f32 = graph.f32Tensor({batch, seq, width});
     return bf16Activations ? RankedTensorType::get(f32.getShape(), b().getBF16Type()) : f32;
   }
+  /// A parameter in the element type of the parameters (BF16 or FP32 master weights).
+  Value addParam(llvm::StringRef name, llvm::ArrayRef<int64_t> shape, ParamInit init) {
+    return graph.addParam(name, shape, init, bf16Params ? b().getBF16Type() : Type());
+  }
   /// A parameter as the activations' ops read it: itself, or a BF16 convert of it (an
   /// absent optional parameter stays absent).
   Value asActivation(Value param) {
-    if (!bf16Activations || !param)
+    auto type = param ? cast<RankedTensorType>(param.getType()) : RankedTensorType();
+    if (!bf16Activations || !param || type.getElementType().isBF16())
       return param;
-    auto type = cast<RankedTensorType>(param.getType());
     return ConvertOp::create(b(), loc(), RankedTensorType::get(type.getShape(), b().getBF16Type()),
                              param);
   }
@@ -66,7 +71,7 @@ private:
   int64_t batch, seq, mtpDepth, hidden;
   double balanceAlpha, mtpLambda;
   bool emitLogits;
-  bool bf16Activations;
+  bool bf16Activations, bf16Params;
   Value tokens, embedTable, lmHead;
   llvm::DenseMap<int64_t, Value> tokenWindows;
   llvm::SmallVector<std::pair<std::string, Value>> expertCounts;
@@ -95,26 +100,26 @@ Value DeepSeekBuilder::attentionBlock(int64_t layer, Value x) {
   std::string p = layerPrefix(layer);
   std::string attn = p + "self_attn.";
   int64_t heads = spec.numAttentionHeads;
-  Value norm = graph.addParam(p + "input_layernorm.weight", {hidden}, ParamInit::Ones);
+  Value norm = addParam(p + "input_layernorm.weight", {hidden}, ParamInit::Ones);
   Value qA, qANorm, qB;
   if (spec.qLoraRank > 0) {
-    qA = graph.addParam(attn + "q_a_proj.weight", {spec.qLoraRank, hidden}, ParamInit::Normal);
-    qANorm = graph.addParam(attn + "q_a_layernorm.weight", {spec.qLoraRank}, ParamInit::Ones);
-    qB = graph.addParam(attn + "q_b_proj.weight", {heads * spec.qkHeadDim(), spec.qLoraRank},
+    qA = addParam(attn + "q_a_proj.weight", {spec.qLoraRank, hidden}, ParamInit::Normal);
+    qANorm = addParam(attn + "q_a_layernorm.weight", {spec.qLoraRank}, ParamInit::Ones);
+    qB = addParam(attn + "q_b_proj.weight", {heads * spec.qkHeadDim(), spec.qLoraRank},
                         ParamInit::Normal);
   } else {
-    qB = graph.addParam(attn + "q_proj.weight", {heads * spec.qkHeadDim(), hidden},
+    qB = addParam(attn + "q_proj.weight", {heads * spec.qkHeadDim(), hidden},
                         ParamInit::Normal);
   }
-  Value kvA = graph.addParam(attn + "kv_a_proj_with_mqa.weight",
+  Value kvA = addParam(attn + "kv_a_proj_with_mqa.weight",
                              {spec.kvLoraRank + spec.qkRopeHeadDim, hidden}, ParamInit::Normal);
   Value kvANorm =
-      graph.addParam(attn + "kv_a_layernorm.weight", {spec.kvLoraRank}, ParamInit::Ones);
-  Value kvB = graph.addParam(attn + "kv_b_proj.weight",
+      addParam(attn + "kv_a_layernorm.weight", {spec.kvLoraRank}, ParamInit::Ones);
+  Value kvB = addParam(attn + "kv_b_proj.weight",
                              {heads * (spec.qkNopeHeadDim + spec.vHeadDim), spec.kvLoraRank},
                              ParamInit::Normal);
   Value o =
-      graph.addParam(attn + "o_proj.weight", {hidden, heads * spec.vHeadDim}, ParamInit::Normal);
+      addParam(attn + "o_proj.weight", {hidden, heads * spec.vHeadDim}, ParamInit::Normal);
 
   Value normed = rmsNorm(x, norm);
   const YarnSpec yarn = spec.yarn.value_or(YarnSpec());
@@ -136,7 +141,7 @@ Value DeepSeekBuilder::attentionBlock(int64_t layer, Value x) {
 /// post_attention_layernorm -> dense FFN or MoE -> residual.
 Value DeepSeekBuilder::ffnBlock(int64_t layer, Value x) {
   std::string p = layerPrefix(layer);
-  Value norm = graph.addParam(p + "post_attention_layernorm.weight", {hidden}, ParamInit::Ones);
+  Value norm = addParam(p + "post_attention_layernorm.weight", {hidden}, ParamInit::Ones);
   Value normed = rmsNorm(x, norm);
   Value ffn = spec.isMoeLayer(layer) ? moeFfn(layer, p, normed) : denseFfn(p, normed);
   return add(x, ffn);
@@ -145,8 +150,8 @@ Value DeepSeekBuilder::ffnBlock(int64_t layer, Value x) {
 /// SwiGLU FFN: down(silu(gate x) * up x), gate and up stacked in one weight.
 Value DeepSeekBuilder::denseFfn(const std::string &prefix, Value x) {
   int64_t inter = spec.intermediateSize;
-  Value gateUp = graph.addParam(prefix + "mlp.gate_up", {2 * inter, hidden}, ParamInit::Normal);
-  Value down = graph.addParam(prefix + "mlp.down_proj.weight", {hidden, inter}, ParamInit::Normal);
+  Value gateUp = addParam(prefix + "mlp.gate_up", {2 * inter, hidden}, ParamInit::Normal);
+  Value down = addParam(prefix + "mlp.down_proj.weight", {hidden, inter}, ParamInit::Normal);
   Value projected =
       LinearOp::create(b(), loc(), activationType(2 * inter), x, asActivation(gateUp));
   Value activated = SwigluOp::create(b(), loc(), activationType(inter), projected);
@@ -158,17 +163,18 @@ Value DeepSeekBuilder::moeFfn(int64_t layer, const std::string &prefix, Value x)
   int64_t experts = spec.nRoutedExperts;
   int64_t inter = spec.moeIntermediateSize;
   std::string mlp = prefix + "mlp.";
+  // The router's gate stays FP32 whatever the parameters (V3 keeps it in high precision).
   Value gate = graph.addParam(mlp + "gate.weight", {experts, hidden}, ParamInit::Normal);
   Value bias = graph.addBuffer(mlp + "gate.e_score_correction_bias", {experts}, ParamInit::Zeros);
   Value gateUp =
-      graph.addParam(mlp + "experts.gate_up", {experts, 2 * inter, hidden}, ParamInit::Normal);
-  Value down = graph.addParam(mlp + "experts.down", {experts, hidden, inter}, ParamInit::Normal);
+      addParam(mlp + "experts.gate_up", {experts, 2 * inter, hidden}, ParamInit::Normal);
+  Value down = addParam(mlp + "experts.down", {experts, hidden, inter}, ParamInit::Normal);
   Value sharedGateUp, sharedDown;
   if (spec.nSharedExperts > 0) {
     int64_t sharedInter = spec.nSharedExperts * inter;
-    sharedGateUp = graph.addParam(mlp + "shared_experts.gate_up", {2 * sharedInter, hidden},
+    sharedGateUp = addParam(mlp + "shared_experts.gate_up", {2 * sharedInter, hidden},
                                   ParamInit::Normal);
-    sharedDown = graph.addParam(mlp + "shared_experts.down_proj.weight", {hidden, sharedInter},
+    sharedDown = addParam(mlp + "shared_experts.down_proj.weight", {hidden, sharedInter},
                                 ParamInit::Normal);
   }
   Type balanceType;
@@ -241,7 +247,7 @@ llvm::Expected<OwningOpRef<ModuleOp>> DeepSeekBuilder::build() {
   tokens = graph.addInput("tokens",
                           RankedTensorType::get({batch, seq + 1 + mtpDepth}, b().getI32Type()));
   embedTable =
-      graph.addParam("model.embed_tokens.weight", {spec.vocabSize, hidden}, ParamInit::Normal);
+      addParam("model.embed_tokens.weight", {spec.vocabSize, hidden}, ParamInit::Normal);
   graph.setLocation(NameLoc::get(b().getStringAttr("model.embed_tokens")));
   auto embedType = activationType(hidden);
   Value h = EmbeddingOp::create(b(), loc(), embedType, tokenWindow(0), asActivation(embedTable));
@@ -252,10 +258,10 @@ llvm::Expected<OwningOpRef<ModuleOp>> DeepSeekBuilder::build() {
   }
 
   graph.setLocation(NameLoc::get(b().getStringAttr("lm_head")));
-  Value finalNorm = graph.addParam("model.norm.weight", {hidden}, ParamInit::Ones);
+  Value finalNorm = addParam("model.norm.weight", {hidden}, ParamInit::Ones);
   lmHead = spec.tieWordEmbeddings
                ? embedTable
-               : graph.addParam("lm_head.weight", {spec.vocabSize, hidden}, ParamInit::Normal);
+               : addParam("lm_head.weight", {spec.vocabSize, hidden}, ParamInit::Normal);
   Value mainLogits;
   Value mainLoss = headLoss(h, finalNorm, 1, &mainLogits);
   Value total = mainLoss;
@@ -268,9 +274,9 @@ llvm::Expected<OwningOpRef<ModuleOp>> DeepSeekBuilder::build() {
     int64_t layer = spec.numHiddenLayers + k - 1;
     std::string p = layerPrefix(layer);
     graph.setLocation(NameLoc::get(b().getStringAttr("model.layers." + llvm::Twine(layer))));
-    Value enorm = graph.addParam(p + "enorm.weight", {hidden}, ParamInit::Ones);
-    Value hnorm = graph.addParam(p + "hnorm.weight", {hidden}, ParamInit::Ones);
-    Value proj = graph.addParam(p + "eh_proj.weight", {hidden, 2 * hidden}, ParamInit::Normal);
+    Value enorm = addParam(p + "enorm.weight", {hidden}, ParamInit::Ones);
+    Value hnorm = addParam(p + "hnorm.weight", {hidden}, ParamInit::Ones);
+    Value proj = addParam(p + "eh_proj.weight", {hidden, 2 * hidden}, ParamInit::Normal);
     Value next =
         EmbeddingOp::create(b(), loc(), embedType, tokenWindow(k), asActivation(embedTable));
     Value x = MtpHeadOp::create(b(), loc(), embedType, previous, next, asActivation(hnorm),
@@ -279,7 +285,7 @@ llvm::Expected<OwningOpRef<ModuleOp>> DeepSeekBuilder::build() {
                                 b().getF64FloatAttr(mtpLambda));
     x = attentionBlock(layer, x);
     x = ffnBlock(layer, x);
-    Value headNorm = graph.addParam(p + "shared_head.norm.weight", {hidden}, ParamInit::Ones);
+    Value headNorm = addParam(p + "shared_head.norm.weight", {hidden}, ParamInit::Ones);
     Value loss = headLoss(x, headNorm, k + 1, nullptr);
     mtpLosses.push_back(loss);
     Value weighted =

@@ -1,5 +1,6 @@
 #include "runtime/train/HfWeights.h"
 
+#include "runtime/core/Bf16.h"
 #include "runtime/io/AtomicFile.h"
 #include "runtime/io/FileBytes.h"
 #include "runtime/io/Json.h"
@@ -257,9 +258,9 @@ Expected<HfImportSummary> importHfWeights(Executor &executor, const std::string 
       continue;
     planLayers = std::max(planLayers, layerOf(buffer.name) + 1);
     const char *what = buffer.role == BufferRole::Param ? "parameter" : "buffer";
-    if (buffer.dtype != DType::F32)
+    if (buffer.dtype != DType::F32 && buffer.dtype != DType::BF16)
       return errorf("plan ", what, " '", buffer.name, "' is ", dtypeName(buffer.dtype),
-                    "; HF weights load into f32 tensors only");
+                    "; HF weights load into f32 or bf16 tensors only");
     std::vector<std::vector<HfPiece>> layouts = hfLayoutsOf(buffer.name, buffer.shape);
     const std::vector<HfPiece> *layout = &layouts.front();
     for (const std::vector<HfPiece> &candidate : layouts)
@@ -271,7 +272,12 @@ Expected<HfImportSummary> importHfWeights(Executor &executor, const std::string 
       summary.zeroBuffers.push_back(buffer.name);
       continue;
     }
-    float *target = executor.view(static_cast<int32_t>(id)).as<float>();
+    // A BF16 tensor is assembled in FP32 and rounded once (nearest even).
+    const TensorView &view = executor.view(static_cast<int32_t>(id));
+    std::vector<float> staging;
+    if (buffer.dtype == DType::BF16)
+      staging.resize(static_cast<size_t>(view.numElements()));
+    float *target = buffer.dtype == DType::BF16 ? staging.data() : view.as<float>();
     for (const HfPiece &piece : *layout) {
       const SafetensorsTensorInfo *info = set->find(piece.key);
       if (!info)
@@ -291,6 +297,9 @@ Expected<HfImportSummary> importHfWeights(Executor &executor, const std::string 
       used.insert(piece.key);
       ++summary.tensorsRead;
     }
+    if (buffer.dtype == DType::BF16)
+      for (size_t i = 0; i < staging.size(); ++i)
+        view.as<uint16_t>()[i] = floatToBf16(staging[i]);
   }
   for (const SafetensorsTensorInfo *info : set->tensors()) {
     if (used.count(info->name))
@@ -315,11 +324,19 @@ Status exportHfWeights(const Executor &executor, const std::string &outDir,
     const PlanBuffer &buffer = plan.buffers[id];
     if (buffer.role != BufferRole::Param && buffer.role != BufferRole::Buffer)
       continue;
-    if (buffer.dtype != DType::F32)
+    if (buffer.dtype != DType::F32 && buffer.dtype != DType::BF16)
       return errorf("plan tensor '", buffer.name, "' is ", dtypeName(buffer.dtype),
-                    "; the HF export writes f32 tensors only");
+                    "; the HF export writes f32 or bf16 tensors only");
+    // BF16 values are written as F32, exactly (every BF16 value is an F32 value).
+    const TensorView &view = executor.view(static_cast<int32_t>(id));
+    std::vector<float> widened;
+    if (buffer.dtype == DType::BF16) {
+      widened.resize(static_cast<size_t>(view.numElements()));
+      for (size_t i = 0; i < widened.size(); ++i)
+        widened[i] = bf16ToFloat(view.as<const uint16_t>()[i]);
+    }
     for (HfTensor &tensor : toHfTensors(buffer.name, buffer.shape,
-                                        executor.view(static_cast<int32_t>(id)).as<float>()))
+                                        widened.empty() ? view.as<float>() : widened.data()))
       tensors.push_back(std::move(tensor));
   }
   std::sort(tensors.begin(), tensors.end(),

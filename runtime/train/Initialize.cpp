@@ -1,5 +1,7 @@
 #include "runtime/train/Initialize.h"
 
+#include "runtime/core/Bf16.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -58,9 +60,9 @@ Status initializeState(Executor &executor, uint64_t seed) {
     }
     if (buffer.role != BufferRole::Param)
       continue;
-    if (buffer.dtype != DType::F32)
+    if (buffer.dtype != DType::F32 && buffer.dtype != DType::BF16)
       return errorf("parameter '", buffer.name, "' is ", dtypeName(buffer.dtype),
-                    "; parameters are FP32 master weights");
+                    "; parameters are f32 or bf16");
     if (buffer.init != "normal" && buffer.init != "ones" && buffer.init != "zeros")
       return errorf("parameter '", buffer.name, "' has unknown init '", buffer.init, "'");
     filled.push_back(i);
@@ -69,14 +71,28 @@ Status initializeState(Executor &executor, uint64_t seed) {
   for (size_t f = 0; f < filled.size(); ++f) {
     const PlanBuffer &buffer = plan.buffers[filled[f]];
     const TensorView &view = executor.view(static_cast<int32_t>(filled[f]));
-    float *values = view.as<float>();
     int64_t n = view.numElements();
-    if (buffer.role != BufferRole::Param)
+    if (buffer.role != BufferRole::Param) {
       std::memset(view.data, 0, view.sizeInBytes());
-    else if (buffer.init == "normal")
+      continue;
+    }
+    // A BF16 parameter gets the FP32 values rounded (nearest even), so the two plans
+    // start from the same draw.
+    std::vector<float> staging;
+    float *values = view.as<float>();
+    if (buffer.dtype == DType::BF16) {
+      staging.resize(static_cast<size_t>(n));
+      values = staging.data();
+    }
+    if (buffer.init == "normal")
       fillNormal(values, n, plan.initializerRange, mixSeed(seed ^ fnv1a64(buffer.name)));
     else
       std::fill(values, values + n, buffer.init == "ones" ? 1.0f : 0.0f);
+    if (buffer.dtype == DType::BF16) {
+      uint16_t *bits = view.as<uint16_t>();
+      for (int64_t i = 0; i < n; ++i)
+        bits[i] = floatToBf16(values[i]);
+    }
   }
   return Status::ok();
 }

@@ -86,6 +86,12 @@ int main(int argc, char **argv) {
       cl::desc("Element type of the activations and their gradients: f32, or bf16 (FP32 "
                "master weights converted where read; router gate and loss stay FP32)"),
       cl::value_desc("T"), cl::init("f32"), cl::cat(category));
+  cl::opt<std::string> params(
+      "params",
+      cl::desc("Element type of the parameters and their gradients: f32 (master weights), or "
+               "bf16 with no FP32 copy, as PyTorch's model.to(torch.bfloat16) trains; bf16 "
+               "implies --activations bf16; the router gate and bias stay FP32"),
+      cl::value_desc("T"), cl::init("f32"), cl::cat(category));
   cl::opt<double> biasUpdateGamma(
       "bias-update-gamma", cl::desc("Router-bias update speed (auxiliary-loss-free balancing)"),
       cl::init(0.001), cl::cat(category));
@@ -112,7 +118,10 @@ int main(int argc, char **argv) {
     return 1;
   }
   options.momentDtype = adamMoments;
-  if (std::optional<std::string> bad = ds::setActivations(options.build, activations)) {
+  std::optional<std::string> bad = ds::setActivations(options.build, activations);
+  if (!bad)
+    bad = ds::setParams(options.build, params, activations.getNumOccurrences() > 0);
+  if (bad) {
     llvm::WithColor::error(llvm::errs(), "ds-compile") << *bad << "\n";
     return 1;
   }

@@ -77,6 +77,8 @@ const char *const kUsage =
     "                       (ds-compile --precision)\n"
     "  --adam-moments T     f32 (default) or bf16 AdamW moments, when compiling a spec\n"
     "  --activations T      f32 (default) or bf16 activations, when compiling a spec\n"
+    "  --params T           f32 (default) or bf16 parameters, when compiling a spec\n"
+    "  --mtp-depth N        MTP modules (default: the spec's), when compiling a spec\n"
     "  --bias-update-gamma G  router-bias update speed when compiling a spec (default 0.001)\n"
     "  --device D           cpu (default) or cuda (GPU 0; a build with CUDA only); with\n"
     "                       DS_CUDA_PROFILE=1 cuda prints the time of each kernel name\n"
@@ -207,7 +209,8 @@ Status parseArgs(int argc, char **argv, Options &o) {
         return errorf("--seed must be non-negative, got ", seed);
       o.seed = static_cast<uint64_t>(seed);
     } else if (arg == "--precision" || arg == "--bias-update-gamma" ||
-               arg == "--adam-moments" || arg == "--activations") {
+               arg == "--adam-moments" || arg == "--activations" || arg == "--params" ||
+               arg == "--mtp-depth") {
       DS_RETURN_IF_ERROR(value(text));
       o.compileArgs.push_back(arg);
       o.compileArgs.push_back(text);
