@@ -22,9 +22,10 @@ TEST(CudaEmbedding, ForwardAndGradMatchCpu) {
     int64_t width;
   };
   // Small vocabularies force many repeated ids (the scatter-add's runs); {3000} over 3 ids
-  // makes runs of ~1000, summed in unrolled batches over three column blocks.
-  const Shape shapes[] = {
-      {{1}, 1, 1}, {{4, 33}, 7, 48}, {{2, 512}, 1000, 256}, {{3000}, 3, 300}};
+  // makes runs of ~1000, summed in unrolled batches over two column chunks of 256, and
+  // {2, 700} over 5 ids runs of ~280 over five chunks, the last partial.
+  const Shape shapes[] = {{{1}, 1, 1},          {{4, 33}, 7, 48},   {{2, 512}, 1000, 256},
+                          {{3000}, 3, 300},     {{2, 700}, 5, 1030}};
   for (DType dtype : {DType::F32, DType::BF16})
     for (const Shape &s : shapes) {
       SCOPED_TRACE(std::string(dtypeName(dtype)) + " vocab=" + std::to_string(s.vocab));

@@ -19,13 +19,37 @@ __global__ void iotaKernel(int32_t *values, int64_t count) {
 /// bit), one column per thread at a time, but each thread carries kColumns columns (strided
 /// by the block) and issues the loads of kUnroll entries for all of them before adding:
 /// 32 loads in flight per thread. A long run (a frequent token id: thousands of entries)
-/// then waits on memory once per kUnroll entries, and a run of one entry (combine_grad's
-/// permutation) still moves a row of up to kScatterThreads * kColumns columns per visit.
+/// then waits on memory once per kUnroll entries.
+/// The columns are split over gridDim.y blocks of kChunkColumns each, so a long run (the
+/// critical path: byte-level text has runs of over a thousand entries) is summed by
+/// several blocks at once, each in entry order, so the sums are unchanged.
 /// Products are rounded before the add (__fmul_rn: never fused into an FMA), as the CPU
 /// computes them.
-constexpr int kScatterThreads = 256;
+constexpr int kScatterThreads = 64;
 constexpr int kColumns = 4;
+constexpr int kChunkColumns = kScatterThreads * kColumns;
 constexpr int kUnroll = 8;
+
+/// One past the last index of the run of `key` that starts at `first`: a galloping search
+/// (a run of one, combine_grad's permutation, costs one load; a run of n, log n).
+__device__ __forceinline__ int64_t runEnd(const int32_t *sortedKeys, int64_t count,
+                                          int64_t first, int32_t key) {
+  int64_t known = first, stride = 1, probe = first + 1;
+  while (probe < count && sortedKeys[probe] == key) {
+    known = probe;
+    stride *= 2;
+    probe = first + stride;
+  }
+  int64_t lo = known + 1, hi = probe < count ? probe : count;
+  while (lo < hi) {
+    int64_t mid = lo + (hi - lo) / 2;
+    if (sortedKeys[mid] == key)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
 
 __global__ void runSumKernel(const int32_t *sortedKeys, const int32_t *sortedEntries,
                              int64_t count, FloatIn src, int64_t srcStride, FloatIn weights,
@@ -34,10 +58,9 @@ __global__ void runSumKernel(const int32_t *sortedKeys, const int32_t *sortedEnt
     int32_t key = sortedKeys[i];
     if ((i > 0 && sortedKeys[i - 1] == key) || key < 0 || key >= dstRows)
       continue;
-    int64_t end = i + 1;
-    while (end < count && sortedKeys[end] == key)
-      ++end;
-    for (int64_t j0 = threadIdx.x; j0 < width; j0 += int64_t(kColumns) * blockDim.x) {
+    int64_t end = runEnd(sortedKeys, count, i, key);
+    {
+      int64_t j0 = int64_t(blockIdx.y) * kChunkColumns + threadIdx.x;
       float sum[kColumns] = {};
       int64_t r = i;
       for (; r + kUnroll <= end; r += kUnroll) {
@@ -117,8 +140,11 @@ Status sortedScatterAdd(const char *kernel, cudaStream_t stream, const ScatterRe
                                                                32, stream),
                                kernel, "cub::DeviceRadixSort::SortPairs"));
   FloatIn weights = r.weights ? floatIn(*r.weights) : FloatIn{nullptr, false};
-  runSumKernel<<<gridFor(r.count * kScatterThreads, kScatterThreads), kScatterThreads, 0,
-                 stream>>>(
+  int64_t chunks = (r.width + kChunkColumns - 1) / kChunkColumns;
+  if (chunks > 65535)
+    return errorf(kernel, ": rows of ", r.width, " columns exceed the scatter's grid");
+  dim3 grid(gridFor(r.count * kScatterThreads, kScatterThreads), unsigned(chunks));
+  runSumKernel<<<grid, kScatterThreads, 0, stream>>>(
       sortedKeys, sortedEntries, r.count, floatIn(*r.src), r.srcStride, weights,
       r.weights != nullptr, floatOut(*r.dst), r.dstRows, r.width);
   return launchCheck(kernel, "runSumKernel");
