@@ -30,6 +30,24 @@ struct FloatIn {
     }
     return static_cast<const float *>(data)[i];
   }
+  /// Elements i..i+7 with 16-byte loads: i a multiple of 8 and data 16-byte aligned
+  /// (isVectorAligned); the values are those operator[] reads.
+  __device__ __forceinline__ void load8(int64_t i, float out[8]) const {
+    if (bf16) {
+      uint4 packed = *reinterpret_cast<const uint4 *>(static_cast<const uint16_t *>(data) + i);
+      const uint32_t words[4] = {packed.x, packed.y, packed.z, packed.w};
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        out[2 * k] = __uint_as_float(words[k] << 16);
+        out[2 * k + 1] = __uint_as_float(words[k] & 0xffff0000u);
+      }
+      return;
+    }
+    const float4 *at = reinterpret_cast<const float4 *>(static_cast<const float *>(data) + i);
+    float4 low = at[0], high = at[1];
+    out[0] = low.x, out[1] = low.y, out[2] = low.z, out[3] = low.w;
+    out[4] = high.x, out[5] = high.y, out[6] = high.z, out[7] = high.w;
+  }
 };
 
 struct FloatOut {
@@ -42,8 +60,31 @@ struct FloatOut {
     else
       static_cast<float *>(data)[i] = value;
   }
+  /// Elements i..i+7 with 16-byte stores, rounded as store() rounds (same alignment rule as
+  /// FloatIn::load8).
+  __device__ __forceinline__ void store8(int64_t i, const float value[8]) const {
+    if (bf16) {
+      uint32_t words[4];
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        __nv_bfloat162 pair = __floats2bfloat162_rn(value[2 * k], value[2 * k + 1]);
+        words[k] = *reinterpret_cast<uint32_t *>(&pair);
+      }
+      *reinterpret_cast<uint4 *>(static_cast<__nv_bfloat16 *>(data) + i) =
+          make_uint4(words[0], words[1], words[2], words[3]);
+      return;
+    }
+    float4 *at = reinterpret_cast<float4 *>(static_cast<float *>(data) + i);
+    at[0] = make_float4(value[0], value[1], value[2], value[3]);
+    at[1] = make_float4(value[4], value[5], value[6], value[7]);
+  }
   __device__ __forceinline__ FloatIn in() const { return FloatIn{data, bf16}; }
 };
+
+/// Whether load8/store8 may read or write this tensor: 16-byte aligned data.
+inline bool isVectorAligned(const void *data) {
+  return reinterpret_cast<uintptr_t>(data) % 16 == 0;
+}
 
 inline FloatIn floatIn(const TensorView &t) { return FloatIn{t.data, t.dtype == DType::BF16}; }
 inline FloatOut floatOut(const TensorView &t) {
