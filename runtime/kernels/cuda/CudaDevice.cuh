@@ -86,6 +86,28 @@ inline bool isVectorAligned(const void *data) {
   return reinterpret_cast<uintptr_t>(data) % 16 == 0;
 }
 
+/// A grid-stride pass over elements [0, n): with `vector`, group(i) for each i = 0, 8, 16,
+/// ... that starts a whole group of 8 (one group per thread per turn, for load8/store8),
+/// then one(i) for each of the last n % 8; without, one(i) for every element. Launch
+/// gridFor(elementThreads(n, vector), ...) threads.
+template <typename Group, typename One>
+__device__ __forceinline__ void forEachElement(int64_t n, bool vector, Group group, One one) {
+  int64_t first = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  int64_t done = 0;
+  if (vector) {
+    int64_t groups = n / 8;
+    for (int64_t g = first; g < groups; g += stride)
+      group(g * 8);
+    done = groups * 8;
+  }
+  for (int64_t i = done + first; i < n; i += stride)
+    one(i);
+}
+
+/// The threads forEachElement wants: one per group of 8 with `vector`, else one per element.
+inline int64_t elementThreads(int64_t n, bool vector) { return vector ? (n + 7) / 8 : n; }
+
 inline FloatIn floatIn(const TensorView &t) { return FloatIn{t.data, t.dtype == DType::BF16}; }
 inline FloatOut floatOut(const TensorView &t) {
   return FloatOut{t.data, t.dtype == DType::BF16};
