@@ -72,8 +72,13 @@ struct PermuteShape {
   std::vector<int32_t> emptyExperts;
 };
 
-const PermuteShape kPermuteShapes[] = {
-    {1, 1, 1, 1, {}}, {37, 6, 64, 16, {0, 7, 15}}, {300, 8, 200, 64, {1, 2, 3, 40}}};
+// Widths that are multiples of 8 take the kernels' 8-column vector path (1024: v3-mini's
+// hidden size, one pass of a 128-thread block); 1 and 1030 the per-column path.
+const PermuteShape kPermuteShapes[] = {{1, 1, 1, 1, {}},
+                                       {37, 6, 64, 16, {0, 7, 15}},
+                                       {300, 8, 200, 64, {1, 2, 3, 40}},
+                                       {50, 6, 1024, 64, {5}},
+                                       {20, 3, 1030, 8, {}}};
 
 TEST(CudaDispatch, StableSortMatchesCpu) {
   DS_REQUIRE_CUDA();

@@ -28,12 +28,6 @@ namespace {
 
 constexpr int kThreads = 128;
 
-__global__ void iotaKernel(int32_t *values, int64_t count) {
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
-       i += int64_t(gridDim.x) * blockDim.x)
-    values[i] = int32_t(i);
-}
-
 __global__ void histogramKernel(const int32_t *indices, int64_t pairs, int32_t *counts,
                                 int64_t experts) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < pairs;
@@ -45,10 +39,12 @@ __global__ void histogramKernel(const int32_t *indices, int64_t pairs, int32_t *
 }
 
 /// Row p of the permuted input is the sorted pair's token row; invalid experts sort to
-/// the ends and get NaN rows and position -1.
+/// the end and get NaN rows and position -1. `vector` (width % 8 == 0, aligned rows): 8
+/// columns per thread and access.
 __global__ void permuteKernel(const int32_t *sortedExperts, const int32_t *sortedPairs,
                               int64_t pairs, int64_t topK, int64_t experts, FloatIn input,
-                              FloatOut permuted, int32_t *positions, int64_t width) {
+                              FloatOut permuted, int32_t *positions, int64_t width,
+                              bool vector) {
   for (int64_t p = blockIdx.x; p < pairs; p += gridDim.x) {
     int64_t pair = sortedPairs[p];
     int32_t expert = sortedExperts[p];
@@ -56,39 +52,90 @@ __global__ void permuteKernel(const int32_t *sortedExperts, const int32_t *sorte
     if (threadIdx.x == 0)
       positions[pair] = valid ? int32_t(p) : -1;
     int64_t token = pair / topK;
+    if (vector) {
+      for (int64_t j = 8 * int64_t(threadIdx.x); j < width; j += 8 * int64_t(blockDim.x)) {
+        float row[8];
+        input.load8(token * width + j, row);
+#pragma unroll
+        for (int u = 0; u < 8; ++u)
+          row[u] = valid ? row[u] : NAN;
+        permuted.store8(p * width + j, row);
+      }
+      continue;
+    }
     for (int64_t j = threadIdx.x; j < width; j += blockDim.x)
       permuted.store(p * width + j, valid ? input[token * width + j] : NAN);
   }
 }
 
+/// The term of one slot: weight * row element, NaN for a position outside the rows.
+__device__ __forceinline__ float slotTerm(bool validRow, float w, float value) {
+  return validRow ? __fmul_rn(w, value) : NAN;
+}
+
 /// result[t] = sum over slots of weight * rows[positions[t, slot]] (weight 1 when
-/// unweighted), slots in order.
+/// unweighted), slots in order. `vector` (width % 8 == 0, aligned rows): 8 columns per
+/// thread and access, the same sums.
 __global__ void gatherSumKernel(FloatIn rows, int64_t rowCount, const int32_t *positions,
                                 FloatIn weights, bool weighted, FloatOut result,
-                                int64_t tokens, int64_t topK, int64_t width) {
-  for (int64_t t = blockIdx.x; t < tokens; t += gridDim.x)
+                                int64_t tokens, int64_t topK, int64_t width, bool vector) {
+  for (int64_t t = blockIdx.x; t < tokens; t += gridDim.x) {
+    if (vector) {
+      for (int64_t j = 8 * int64_t(threadIdx.x); j < width; j += 8 * int64_t(blockDim.x)) {
+        float sum[8] = {};
+        for (int64_t slot = 0; slot < topK; ++slot) {
+          int64_t row = positions[t * topK + slot];
+          bool validRow = row >= 0 && row < rowCount;
+          float w = weighted ? weights[t * topK + slot] : 1.0f, values[8] = {};
+          if (validRow)
+            rows.load8(row * width + j, values);
+#pragma unroll
+          for (int u = 0; u < 8; ++u)
+            sum[u] += slotTerm(validRow, w, values[u]);
+        }
+        result.store8(t * width + j, sum);
+      }
+      continue;
+    }
     for (int64_t j = threadIdx.x; j < width; j += blockDim.x) {
       float sum = 0.0f;
       for (int64_t slot = 0; slot < topK; ++slot) {
         int64_t row = positions[t * topK + slot];
+        bool validRow = row >= 0 && row < rowCount;
         float w = weighted ? weights[t * topK + slot] : 1.0f;
-        sum += row >= 0 && row < rowCount ? w * rows[row * width + j] : NAN;
+        sum += slotTerm(validRow, w, validRow ? rows[row * width + j] : 0.0f);
       }
       result.store(t * width + j, sum);
     }
+  }
 }
 
-/// weights_grad[t, slot] = dy[t] . input[positions[t, slot]]: one warp per pair.
+/// Whether gatherSumKernel may take 8 columns at a time for these rows and result.
+bool gatherVector(const TensorView &rows, const TensorView &result, int64_t width) {
+  return width % 8 == 0 && isVectorAligned(rows.data) && isVectorAligned(result.data);
+}
+
+/// weights_grad[t, slot] = dy[t] . input[positions[t, slot]]: one warp per pair; with
+/// `vector` (width % 8 == 0, aligned rows) each lane takes 8 columns per access.
 __global__ void slotDotKernel(FloatIn resultGrad, FloatIn input, int64_t rowCount,
                               const int32_t *positions, FloatOut weightsGrad, int64_t pairs,
-                              int64_t topK, int64_t width) {
+                              int64_t topK, int64_t width, bool vector) {
   int64_t warp = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
   int64_t warps = int64_t(gridDim.x) * blockDim.x / 32;
   int lane = threadIdx.x & 31;
   for (int64_t pair = warp; pair < pairs; pair += warps) {
     int64_t row = positions[pair], token = pair / topK;
     float dot = 0.0f;
-    if (row >= 0 && row < rowCount)
+    if (row >= 0 && row < rowCount && vector)
+      for (int64_t j = 8 * int64_t(lane); j < width; j += 8 * 32) {
+        float dy[8], x[8];
+        resultGrad.load8(token * width + j, dy);
+        input.load8(row * width + j, x);
+#pragma unroll
+        for (int u = 0; u < 8; ++u)
+          dot += dy[u] * x[u];
+      }
+    else if (row >= 0 && row < rowCount)
       for (int64_t j = lane; j < width; j += 32)
         dot += resultGrad[token * width + j] * input[row * width + j];
     dot = warpSum(dot);
@@ -130,34 +177,17 @@ Status dispatch(KernelCall &call) {
   histogramKernel<<<gridFor(pairs, 256), 256, 0, stream>>>(expertOf, pairs, counts, experts);
   DS_RETURN_IF_ERROR(launchCheck(k, "histogramKernel"));
 
-  size_t sortBytes = 0;
-  DS_RETURN_IF_ERROR(cudaCheck(cub::DeviceRadixSort::SortPairs(
-                                   nullptr, sortBytes, static_cast<const int32_t *>(nullptr),
-                                   static_cast<int32_t *>(nullptr),
-                                   static_cast<const int32_t *>(nullptr),
-                                   static_cast<int32_t *>(nullptr), int(pairs), 0, 32, stream),
-                               k, "cub::DeviceRadixSort::SortPairs(size query)"));
-  ScratchCarver carve;
-  size_t sortedExpertsAt = carve.reserve(pairs * sizeof(int32_t));
-  size_t pairIdsAt = carve.reserve(pairs * sizeof(int32_t));
-  size_t sortedPairsAt = carve.reserve(pairs * sizeof(int32_t));
-  size_t sortAt = carve.reserve(sortBytes);
+  size_t bytes = 0;
+  DS_RETURN_IF_ERROR(keySortBytes(k, pairs, experts, bytes));
   void *scratch = nullptr;
-  DS_RETURN_IF_ERROR(streamScratch(k, stream, carve.total(), scratch));
-  char *base = static_cast<char *>(scratch);
-  auto *sortedExperts = reinterpret_cast<int32_t *>(base + sortedExpertsAt);
-  auto *pairIds = reinterpret_cast<int32_t *>(base + pairIdsAt);
-  auto *sortedPairs = reinterpret_cast<int32_t *>(base + sortedPairsAt);
-  iotaKernel<<<gridFor(pairs, 256), 256, 0, stream>>>(pairIds, pairs);
-  DS_RETURN_IF_ERROR(launchCheck(k, "iotaKernel"));
-  DS_RETURN_IF_ERROR(cudaCheck(cub::DeviceRadixSort::SortPairs(base + sortAt, sortBytes,
-                                                               expertOf, sortedExperts, pairIds,
-                                                               sortedPairs, int(pairs), 0, 32,
-                                                               stream),
-                               k, "cub::DeviceRadixSort::SortPairs"));
+  DS_RETURN_IF_ERROR(streamScratch(k, stream, bytes, scratch));
+  KeySort sorted;
+  DS_RETURN_IF_ERROR(sortByKey(k, stream, expertOf, pairs, experts, scratch, bytes, sorted));
+  bool vector = width % 8 == 0 && isVectorAligned(input.data) &&
+                isVectorAligned(call.outputs[0].data);
   permuteKernel<<<gridFor(pairs * kThreads, kThreads), kThreads, 0, stream>>>(
-      sortedExperts, sortedPairs, pairs, topK, experts, floatIn(input),
-      floatOut(call.outputs[0]), call.outputs[2].as<int32_t>(), width);
+      sorted.sortedKeys, sorted.sortedEntries, pairs, topK, experts, floatIn(input),
+      floatOut(call.outputs[0]), call.outputs[2].as<int32_t>(), width, vector);
   return launchCheck(k, "permuteKernel");
 }
 
@@ -174,7 +204,8 @@ Status dispatchGrad(KernelCall &call) {
     return Status::ok();
   gatherSumKernel<<<gridFor(tokens * kThreads, kThreads), kThreads, 0, streamOf(call)>>>(
       floatIn(call.inputs[0]), rows, call.inputs[1].as<const int32_t>(), FloatIn{nullptr, false},
-      false, floatOut(call.outputs[0]), tokens, topK, width);
+      false, floatOut(call.outputs[0]), tokens, topK, width,
+      gatherVector(call.inputs[0], call.outputs[0], width));
   return launchCheck(k, "gatherSumKernel");
 }
 
@@ -192,7 +223,8 @@ Status combine(KernelCall &call) {
     return Status::ok();
   gatherSumKernel<<<gridFor(tokens * kThreads, kThreads), kThreads, 0, streamOf(call)>>>(
       floatIn(call.inputs[0]), rows, call.inputs[1].as<const int32_t>(),
-      floatIn(call.inputs[2]), true, floatOut(call.outputs[0]), tokens, topK, width);
+      floatIn(call.inputs[2]), true, floatOut(call.outputs[0]), tokens, topK, width,
+      gatherVector(call.inputs[0], call.outputs[0], width));
   return launchCheck(k, "gatherSumKernel");
 }
 
@@ -222,7 +254,8 @@ Status combineGrad(KernelCall &call) {
   if (pairs > 0) {
     slotDotKernel<<<gridFor(pairs * 32, 256), 256, 0, stream>>>(
         floatIn(call.inputs[0]), floatIn(call.inputs[1]), rows,
-        call.inputs[2].as<const int32_t>(), floatOut(call.outputs[1]), pairs, topK, width);
+        call.inputs[2].as<const int32_t>(), floatOut(call.outputs[1]), pairs, topK, width,
+        gatherVector(call.inputs[1], call.inputs[0], width));
     DS_RETURN_IF_ERROR(launchCheck(k, "slotDotKernel"));
   }
   // input_grad[positions[t, slot]] += weights[t, slot] * dy[t]: entry (t, slot) reads dy

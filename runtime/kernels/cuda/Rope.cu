@@ -8,8 +8,11 @@
 // and rounded once to FP32, as the CPU's tables are, so both backends rotate by the same
 // FP32 cos/sin; at position 4K an FP32 angle would already be off by ~2e-4 rad.
 //
-// Memory-bound (one read and one write of x); the double sincos is ~40 FP64 operations per
-// pair, under the FP64 rate at these sizes. One thread per pair.
+// Memory-bound (one read and one write of x). The double sincos (with its slow argument
+// reduction: angles reach thousands of radians) is not: computed per element it made
+// rope_partial 7x its memory floor (0.10 ms on v3-mini's query, H100). So each launch
+// first fills a table of the FP32 (cos, sin) of every (position, pair), the values the
+// CPU's tables hold, and the rotation kernels read it from L2. One thread per pair.
 //
 // The fused MLA kernels of ds-fuse (layouts in cpu/CpuKernels.h) rotate with the same
 // rotatePair: rope_partial(_grad) one thread per element of x (copying the channels
@@ -39,7 +42,22 @@ struct RopeParams {
   double attentionFactor;
   bool interleaved;
   float sign; // +1 rotates forward, -1 applies the transposed rotation (the gradient)
+  /// [seq, half] of (cos, sin) times the attention factor, rounded to FP32 (ropeTable).
+  const float2 *table;
 };
+
+/// table[pos * half + i]: the angle pos * inv_freq[i], its cos and sin in double, each times
+/// the attention factor and rounded once to FP32 (as the CPU's tables are).
+__global__ void ropeTableKernel(RopeParams p, float2 *table) {
+  for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < p.seq * p.half;
+       idx += int64_t(gridDim.x) * blockDim.x) {
+    int64_t pos = idx / p.half, i = idx - pos * p.half;
+    double sinAngle, cosAngle;
+    sincos(double(pos) * p.invFreq[i], &sinAngle, &cosAngle);
+    table[idx] = make_float2(float(cosAngle * p.attentionFactor),
+                             float(sinAngle * p.attentionFactor));
+  }
+}
 
 /// Offsets of pair i's two channels within one rotated vector.
 __device__ __forceinline__ int64_t firstOfPair(const RopeParams &p, int64_t i) {
@@ -59,11 +77,8 @@ __device__ __forceinline__ int64_t pairOf(const RopeParams &p, int64_t channel, 
 /// Pair i of a vector at position `pos`, (a, b), turned by the position's angle.
 __device__ __forceinline__ void rotatePair(const RopeParams &p, int64_t pos, int64_t i, float a,
                                            float b, float &first, float &second) {
-  double angle = double(pos) * p.invFreq[i];
-  double sinAngle, cosAngle;
-  sincos(angle, &sinAngle, &cosAngle);
-  float c = float(cosAngle * p.attentionFactor);
-  float s = p.sign * float(sinAngle * p.attentionFactor);
+  float2 cosSin = p.table[pos * p.half + i];
+  float c = cosSin.x, s = p.sign * cosSin.y;
   first = a * c - b * s;
   second = b * c + a * s;
 }
@@ -222,6 +237,21 @@ Status ropeParams(const char *kernel, const KernelAttrs &attrs, int64_t dim, int
   return Status::ok();
 }
 
+/// Fills the (cos, sin) table of `params` in the stream's scratch (ordered before the
+/// rotation kernel launched next on the stream) and points params.table at it.
+Status ropeTable(const char *kernel, cudaStream_t stream, RopeParams &params) {
+  int64_t entries = params.seq * params.half;
+  void *scratch = nullptr;
+  DS_RETURN_IF_ERROR(streamScratch(kernel, stream, std::max<int64_t>(entries, 1) *
+                                                       sizeof(float2), scratch));
+  params.table = static_cast<const float2 *>(scratch);
+  if (entries == 0)
+    return Status::ok();
+  ropeTableKernel<<<gridFor(entries, kThreads), kThreads, 0, stream>>>(
+      params, static_cast<float2 *>(scratch));
+  return launchCheck(kernel, "ropeTableKernel");
+}
+
 Status rotate(KernelCall &call, const char *kernel, const char *inputName,
               const char *outputName, float sign) {
   DS_RETURN_IF_ERROR(
@@ -237,6 +267,7 @@ Status rotate(KernelCall &call, const char *kernel, const char *inputName,
   int64_t pairs = input.numElements() / 2;
   if (pairs == 0)
     return Status::ok();
+  DS_RETURN_IF_ERROR(ropeTable(kernel, streamOf(call), params));
   ropeKernel<<<gridFor(pairs, kThreads), kThreads, 0, streamOf(call)>>>(
       floatIn(input), floatOut(call.outputs[0]), pairs, params);
   return launchCheck(kernel, "ropeKernel");
@@ -252,6 +283,7 @@ Status rotateWindow(KernelCall &call, const char *kernel, float sign) {
   int64_t n = x.numElements();
   if (n == 0)
     return Status::ok();
+  DS_RETURN_IF_ERROR(ropeTable(kernel, streamOf(call), params));
   ropeWindowKernel<<<gridFor(n, kThreads), kThreads, 0, streamOf(call)>>>(
       floatIn(x), floatOut(call.outputs[0]), n, width, offset, params);
   return launchCheck(kernel, "ropeWindowKernel");
@@ -301,6 +333,7 @@ Status mlaRopeKey(KernelCall &call) {
   int64_t n = key.numElements();
   if (n == 0)
     return Status::ok();
+  DS_RETURN_IF_ERROR(ropeTable(k, streamOf(call), params));
   mlaRopeKeyKernel<<<gridFor(n, kThreads), kThreads, 0, streamOf(call)>>>(
       floatIn(kvUp), floatIn(kvA), floatOut(key), n, shape, params);
   return launchCheck(k, "mlaRopeKeyKernel");
@@ -335,6 +368,7 @@ Status mlaRopeKeyGrad(KernelCall &call) {
   int64_t n = kvUpElements + call.outputs[1].numElements();
   if (n == 0)
     return Status::ok();
+  DS_RETURN_IF_ERROR(ropeTable(k, streamOf(call), params));
   mlaRopeKeyGradKernel<<<gridFor(n, kThreads), kThreads, 0, streamOf(call)>>>(
       floatIn(keyGrad), floatIn(valueGrad), floatOut(call.outputs[0]),
       floatOut(call.outputs[1]), kvUpElements, n, shape, params);

@@ -8,10 +8,50 @@
 namespace ds::rt::cuda {
 namespace {
 
-__global__ void iotaKernel(int32_t *values, int64_t count) {
+/// The sort's inputs: each entry's key, clamped to `limit` when invalid, and its index.
+__global__ void sortInputsKernel(const int32_t *keys, int64_t count, int32_t limit,
+                                 int32_t *mappedKeys, int32_t *entries) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
-       i += int64_t(gridDim.x) * blockDim.x)
-    values[i] = int32_t(i);
+       i += int64_t(gridDim.x) * blockDim.x) {
+    int32_t key = keys[i];
+    mappedKeys[i] = key >= 0 && key < limit ? key : limit;
+    entries[i] = int32_t(i);
+  }
+}
+
+/// Bits that hold every key in [0, limit].
+int keyBits(int64_t limit) {
+  int bits = 1;
+  while (bits < 31 && (int64_t(1) << bits) <= limit)
+    ++bits;
+  return bits;
+}
+
+/// The scratch of a sort of `count` entries: four [count] arrays, then CUB's.
+struct KeySortLayout {
+  size_t mappedKeys, entries, sortedKeys, sortedEntries, cub, cubBytes, total;
+};
+
+Status keySortLayout(const char *kernel, int64_t count, int64_t limit, KeySortLayout &layout) {
+  if (count > INT32_MAX || limit > INT32_MAX - 1)
+    return errorf(kernel, ": ", count, " entries with keys below ", limit,
+                  " exceed the sort's 32-bit indices");
+  DS_RETURN_IF_ERROR(cudaCheck(cub::DeviceRadixSort::SortPairs(
+                                   nullptr, layout.cubBytes,
+                                   static_cast<const int32_t *>(nullptr),
+                                   static_cast<int32_t *>(nullptr),
+                                   static_cast<const int32_t *>(nullptr),
+                                   static_cast<int32_t *>(nullptr), int(count), 0,
+                                   keyBits(limit)),
+                               kernel, "cub::DeviceRadixSort::SortPairs(size query)"));
+  ScratchCarver carve;
+  layout.mappedKeys = carve.reserve(count * sizeof(int32_t));
+  layout.entries = carve.reserve(count * sizeof(int32_t));
+  layout.sortedKeys = carve.reserve(count * sizeof(int32_t));
+  layout.sortedEntries = carve.reserve(count * sizeof(int32_t));
+  layout.cub = carve.reserve(layout.cubBytes);
+  layout.total = carve.total();
+  return Status::ok();
 }
 
 /// Sums one run of equal keys into its dst row; blocks walk the sorted entries and only
@@ -105,47 +145,56 @@ __global__ void runSumKernel(const int32_t *sortedKeys, const int32_t *sortedEnt
 
 } // namespace
 
+Status keySortBytes(const char *kernel, int64_t count, int64_t limit, size_t &bytes) {
+  KeySortLayout layout;
+  DS_RETURN_IF_ERROR(keySortLayout(kernel, count, limit, layout));
+  bytes = layout.total;
+  return Status::ok();
+}
+
+Status sortByKey(const char *kernel, cudaStream_t stream, const int32_t *keys, int64_t count,
+                 int64_t limit, void *scratch, size_t bytes, KeySort &sorted) {
+  KeySortLayout layout;
+  DS_RETURN_IF_ERROR(keySortLayout(kernel, count, limit, layout));
+  if (bytes < layout.total)
+    return errorf(kernel, ": the sort needs ", layout.total, " bytes of scratch, got ", bytes);
+  char *base = static_cast<char *>(scratch);
+  auto *mappedKeys = reinterpret_cast<int32_t *>(base + layout.mappedKeys);
+  auto *entries = reinterpret_cast<int32_t *>(base + layout.entries);
+  sorted.sortedKeys = reinterpret_cast<int32_t *>(base + layout.sortedKeys);
+  sorted.sortedEntries = reinterpret_cast<int32_t *>(base + layout.sortedEntries);
+  if (count == 0)
+    return Status::ok();
+  sortInputsKernel<<<gridFor(count, 256), 256, 0, stream>>>(keys, count, int32_t(limit),
+                                                             mappedKeys, entries);
+  DS_RETURN_IF_ERROR(launchCheck(kernel, "sortInputsKernel"));
+  size_t cubBytes = layout.cubBytes;
+  return cudaCheck(cub::DeviceRadixSort::SortPairs(base + layout.cub, cubBytes, mappedKeys,
+                                                   sorted.sortedKeys, entries,
+                                                   sorted.sortedEntries, int(count), 0,
+                                                   keyBits(limit), stream),
+                   kernel, "cub::DeviceRadixSort::SortPairs");
+}
+
 Status sortedScatterAdd(const char *kernel, cudaStream_t stream, const ScatterRequest &r) {
-  if (r.count > INT32_MAX)
-    return errorf(kernel, ": ", r.count, " entries exceed the sort's 32-bit entry index");
   DS_RETURN_IF_ERROR(cudaCheck(cudaMemsetAsync(r.dst->data, 0, r.dst->sizeInBytes(), stream),
                                kernel, "cudaMemsetAsync"));
   if (r.count == 0 || r.width == 0)
     return Status::ok();
-  size_t sortBytes = 0;
-  DS_RETURN_IF_ERROR(cudaCheck(cub::DeviceRadixSort::SortPairs(
-                                   nullptr, sortBytes, static_cast<const int32_t *>(nullptr),
-                                   static_cast<int32_t *>(nullptr),
-                                   static_cast<const int32_t *>(nullptr),
-                                   static_cast<int32_t *>(nullptr), int(r.count), 0, 32, stream),
-                               kernel, "cub::DeviceRadixSort::SortPairs(size query)"));
-  ScratchCarver carve;
-  size_t sortedKeysAt = carve.reserve(r.count * sizeof(int32_t));
-  size_t entriesAt = carve.reserve(r.count * sizeof(int32_t));
-  size_t sortedEntriesAt = carve.reserve(r.count * sizeof(int32_t));
-  size_t sortAt = carve.reserve(sortBytes);
+  size_t bytes = 0;
+  DS_RETURN_IF_ERROR(keySortBytes(kernel, r.count, r.dstRows, bytes));
   void *scratch = nullptr;
-  DS_RETURN_IF_ERROR(streamScratch(kernel, stream, carve.total(), scratch));
-  char *base = static_cast<char *>(scratch);
-  auto *sortedKeys = reinterpret_cast<int32_t *>(base + sortedKeysAt);
-  auto *entries = reinterpret_cast<int32_t *>(base + entriesAt);
-  auto *sortedEntries = reinterpret_cast<int32_t *>(base + sortedEntriesAt);
-
-  iotaKernel<<<gridFor(r.count, 256), 256, 0, stream>>>(entries, r.count);
-  DS_RETURN_IF_ERROR(launchCheck(kernel, "iotaKernel"));
-  // All 32 key bits: a negative (invalid) key then sorts apart from every valid run.
-  DS_RETURN_IF_ERROR(cudaCheck(cub::DeviceRadixSort::SortPairs(base + sortAt, sortBytes,
-                                                               r.keys, sortedKeys, entries,
-                                                               sortedEntries, int(r.count), 0,
-                                                               32, stream),
-                               kernel, "cub::DeviceRadixSort::SortPairs"));
+  DS_RETURN_IF_ERROR(streamScratch(kernel, stream, bytes, scratch));
+  KeySort sorted;
+  DS_RETURN_IF_ERROR(
+      sortByKey(kernel, stream, r.keys, r.count, r.dstRows, scratch, bytes, sorted));
   FloatIn weights = r.weights ? floatIn(*r.weights) : FloatIn{nullptr, false};
   int64_t chunks = (r.width + kChunkColumns - 1) / kChunkColumns;
   if (chunks > 65535)
     return errorf(kernel, ": rows of ", r.width, " columns exceed the scatter's grid");
   dim3 grid(gridFor(r.count * kScatterThreads, kScatterThreads), unsigned(chunks));
   runSumKernel<<<grid, kScatterThreads, 0, stream>>>(
-      sortedKeys, sortedEntries, r.count, floatIn(*r.src), r.srcStride, weights,
+      sorted.sortedKeys, sorted.sortedEntries, r.count, floatIn(*r.src), r.srcStride, weights,
       r.weights != nullptr, floatOut(*r.dst), r.dstRows, r.width);
   return launchCheck(kernel, "runSumKernel");
 }

@@ -36,6 +36,23 @@ struct ScatterRequest {
 
 Status sortedScatterAdd(const char *kernel, cudaStream_t stream, const ScatterRequest &r);
 
+/// A stable radix sort of entries 0..count-1 by keys[entry], for keys that are valid in
+/// [0, limit): a key outside is sorted as `limit` (after every valid key), and only the
+/// bits that `limit` needs are sorted (v3-mini's 64 experts: 7 bits, one pass of CUB's
+/// onesweep sort instead of four). ds.dispatch sorts its (token, slot) pairs by expert with
+/// it, sortedScatterAdd its entries by destination row.
+struct KeySort {
+  int32_t *sortedKeys;    // [count], ascending; `limit` for every invalid key
+  int32_t *sortedEntries; // [count], entry indices, ascending within a key
+};
+
+/// The scratch bytes sortByKey needs.
+Status keySortBytes(const char *kernel, int64_t count, int64_t limit, size_t &bytes);
+
+/// Sorts into `scratch` (keySortBytes of it), ordered on `stream`.
+Status sortByKey(const char *kernel, cudaStream_t stream, const int32_t *keys, int64_t count,
+                 int64_t limit, void *scratch, size_t bytes, KeySort &sorted);
+
 } // namespace ds::rt::cuda
 
 #endif
