@@ -189,11 +189,15 @@ struct RouterGradConfig {
   bool softmax, normTopkProb;
 };
 
-/// One thread per token. Only chosen experts get a score gradient; the slot sums are
-/// recomputed per expert (E * K work) so nothing is staged.
+/// One warp per token: every lane derives the token's normalisation from its K slots (a
+/// few loads, broadcast), then the lanes share the E experts, so the row is read and
+/// written coalesced (one thread per token left 8192 tokens on 32 blocks and strided rows:
+/// 73 us on an H100 for v3-mini's [8192, 64]). Only chosen experts get a score gradient;
+/// the slot sums are recomputed per expert (E * K work) so nothing is staged.
 __global__ void routerGradKernel(FloatIn logits, const int32_t *indices, FloatIn weightsGrad,
                                  RouterGradConfig c, FloatOut logitsGrad) {
-  int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  int64_t t = (int64_t(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  int lane = threadIdx.x & 31;
   if (t >= c.tokens)
     return;
   int experts = int(c.experts), topK = int(c.topK);
@@ -229,11 +233,11 @@ __global__ void routerGradKernel(FloatIn logits, const int32_t *indices, FloatIn
   float softmaxDot = 0.0f;
   if (c.softmax) {
     double dot = 0.0;
-    for (int e = 0; e < experts; ++e)
+    for (int e = lane; e < experts; e += 32)
       dot += double(scoreGrad(e)) * score(logits, row, e, c.softmax, r);
-    softmaxDot = float(dot);
+    softmaxDot = float(warpSum(dot));
   }
-  for (int e = 0; e < experts; ++e) {
+  for (int e = lane; e < experts; e += 32) {
     float s = score(logits, row, e, c.softmax, r), g = scoreGrad(e);
     logitsGrad.store(row + e, c.softmax ? s * (g - softmaxDot) : g * s * (1.0f - s));
   }
@@ -359,7 +363,8 @@ Status routerGrad(KernelCall &call) {
   c.routedScale = float(routedScale);
   if (c.tokens == 0)
     return Status::ok();
-  routerGradKernel<<<unsigned(ceilDiv(c.tokens, kThreads)), kThreads, 0, streamOf(call)>>>(
+  routerGradKernel<<<unsigned(ceilDiv(c.tokens * 32, kThreads)), kThreads, 0,
+                     streamOf(call)>>>(
       floatIn(logits), indices.as<const int32_t>(), floatIn(call.inputs[2]), c,
       floatOut(call.outputs[0]));
   return launchCheck(k, "routerGradKernel");

@@ -28,25 +28,66 @@ namespace {
 
 constexpr int kWarpsPerBlock = 8;
 
+/// A row is walked in chunks of 8 columns: lane l takes columns [8 l, 8 l + 8), then
+/// [8 l + 256, ...), and so on. With `vector` (width % 8 == 0, 16-byte aligned tensors) a
+/// chunk is one 16-byte access (load8/store8); without, 8 single ones. Either way each lane
+/// sums the same columns in the same order, so a row's sums (and rms_norm against the
+/// fused add_rms_norm) do not depend on which path a buffer's alignment picks.
+constexpr int kChunk = 8;
+constexpr int kRowStride = 32 * kChunk;
+
+__device__ __forceinline__ void loadChunk(FloatIn t, int64_t at, int64_t left, bool vector,
+                                          float v[kChunk]) {
+  if (vector) {
+    t.load8(at, v);
+    return;
+  }
+#pragma unroll
+  for (int u = 0; u < kChunk; ++u)
+    v[u] = u < left ? t[at + u] : 0.0f;
+}
+
+__device__ __forceinline__ void storeChunk(FloatOut t, int64_t at, int64_t left, bool vector,
+                                           const float v[kChunk]) {
+  if (vector) {
+    t.store8(at, v);
+    return;
+  }
+#pragma unroll
+  for (int u = 0; u < kChunk; ++u)
+    if (u < left)
+      t.store(at + u, v[u]);
+}
+
 __global__ void rmsNormKernel(FloatIn x, FloatIn w, FloatOut y, int64_t rows, int64_t width,
-                              float eps) {
+                              float eps, bool vector) {
   int64_t row = int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
   int lane = threadIdx.x & 31;
   if (row >= rows)
     return;
   int64_t base = row * width;
   float sumSquares = 0.0f;
-  for (int64_t j = lane; j < width; j += 32) {
-    float v = x[base + j];
-    sumSquares += v * v;
+  for (int64_t j = kChunk * lane; j < width; j += kRowStride) {
+    float v[kChunk];
+    loadChunk(x, base + j, width - j, vector, v);
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u)
+      sumSquares += v[u] * v[u];
   }
   float r = rsqrtf(warpSum(sumSquares) / float(width) + eps);
-  for (int64_t j = lane; j < width; j += 32)
-    y.store(base + j, x[base + j] * r * w[j]);
+  for (int64_t j = kChunk * lane; j < width; j += kRowStride) {
+    float v[kChunk], scale[kChunk], out[kChunk];
+    loadChunk(x, base + j, width - j, vector, v);
+    loadChunk(w, j, width - j, vector, scale);
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u)
+      out[u] = v[u] * r * scale[u];
+    storeChunk(y, base + j, width - j, vector, out);
+  }
 }
 
 __global__ void addRmsNormKernel(FloatIn a, FloatIn b, FloatIn w, FloatOut sum, FloatOut y,
-                                 int64_t rows, int64_t width, float eps) {
+                                 int64_t rows, int64_t width, float eps, bool vector) {
   int64_t row = int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
   int lane = threadIdx.x & 31;
   if (row >= rows)
@@ -54,21 +95,36 @@ __global__ void addRmsNormKernel(FloatIn a, FloatIn b, FloatIn w, FloatOut sum, 
   int64_t base = row * width;
   FloatIn stored = sum.in(); // each lane reads back only what it wrote itself
   float sumSquares = 0.0f;
-  for (int64_t j = lane; j < width; j += 32) {
-    sum.store(base + j, __fadd_rn(a[base + j], b[base + j]));
-    float v = stored[base + j];
-    sumSquares += v * v;
+  for (int64_t j = kChunk * lane; j < width; j += kRowStride) {
+    float lhs[kChunk], rhs[kChunk], added[kChunk], v[kChunk];
+    loadChunk(a, base + j, width - j, vector, lhs);
+    loadChunk(b, base + j, width - j, vector, rhs);
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u)
+      added[u] = __fadd_rn(lhs[u], rhs[u]);
+    storeChunk(sum, base + j, width - j, vector, added);
+    loadChunk(stored, base + j, width - j, vector, v);
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u)
+      sumSquares += v[u] * v[u];
   }
   float r = rsqrtf(warpSum(sumSquares) / float(width) + eps);
-  for (int64_t j = lane; j < width; j += 32)
-    y.store(base + j, stored[base + j] * r * w[j]);
+  for (int64_t j = kChunk * lane; j < width; j += kRowStride) {
+    float v[kChunk], scale[kChunk], out[kChunk];
+    loadChunk(stored, base + j, width - j, vector, v);
+    loadChunk(w, j, width - j, vector, scale);
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u)
+      out[u] = v[u] * r * scale[u];
+    storeChunk(y, base + j, width - j, vector, out);
+  }
 }
 
 /// dx (plus the residual gradient when `residual.data` is set) for one row per warp; r of
 /// each row goes to `inverseRms` for the dw pass.
 __global__ void rmsNormGradRowsKernel(FloatIn x, FloatIn w, FloatIn dy, FloatIn residual,
                                       FloatOut dx, float *inverseRms, int64_t rows,
-                                      int64_t width, float eps) {
+                                      int64_t width, float eps, bool vector) {
   int64_t row = int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
   int lane = threadIdx.x & 31;
   if (row >= rows)
@@ -76,17 +132,33 @@ __global__ void rmsNormGradRowsKernel(FloatIn x, FloatIn w, FloatIn dy, FloatIn 
   int64_t base = row * width;
   // mean(g * xhat) = r * mean(dy * w * x): both sums come from one pass.
   float sumSquares = 0.0f, dot = 0.0f;
-  for (int64_t j = lane; j < width; j += 32) {
-    float v = x[base + j];
-    sumSquares += v * v;
-    dot += dy[base + j] * w[j] * v;
+  for (int64_t j = kChunk * lane; j < width; j += kRowStride) {
+    float v[kChunk], g[kChunk], scale[kChunk];
+    loadChunk(x, base + j, width - j, vector, v);
+    loadChunk(dy, base + j, width - j, vector, g);
+    loadChunk(w, j, width - j, vector, scale);
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u) {
+      sumSquares += v[u] * v[u];
+      dot += g[u] * scale[u] * v[u];
+    }
   }
   float r = rsqrtf(warpSum(sumSquares) / float(width) + eps);
   float meanDot = r * warpSum(dot) / float(width);
-  for (int64_t j = lane; j < width; j += 32) {
-    float xhat = x[base + j] * r;
-    float grad = r * (dy[base + j] * w[j] - xhat * meanDot);
-    dx.store(base + j, residual.data ? __fadd_rn(grad, residual[base + j]) : grad);
+  for (int64_t j = kChunk * lane; j < width; j += kRowStride) {
+    float v[kChunk], g[kChunk], scale[kChunk], res[kChunk], out[kChunk];
+    loadChunk(x, base + j, width - j, vector, v);
+    loadChunk(dy, base + j, width - j, vector, g);
+    loadChunk(w, j, width - j, vector, scale);
+    if (residual.data)
+      loadChunk(residual, base + j, width - j, vector, res);
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u) {
+      float xhat = v[u] * r;
+      float grad = r * (g[u] * scale[u] - xhat * meanDot);
+      out[u] = residual.data ? __fadd_rn(grad, res[u]) : grad;
+    }
+    storeChunk(dx, base + j, width - j, vector, out);
   }
   if (lane == 0)
     inverseRms[row] = r;
@@ -141,6 +213,17 @@ Status checkShapes(const char *kernel, const KernelCall &call, int64_t &width, d
   return expectShape(kernel, "weight", call.inputs[1], {width});
 }
 
+/// Whether the row kernels may move 8 columns per access: a width of whole chunks and
+/// every tensor 16-byte aligned.
+bool rowVector(int64_t width, std::initializer_list<const void *> tensors) {
+  if (width % kChunk != 0)
+    return false;
+  for (const void *data : tensors)
+    if (!isVectorAligned(data))
+      return false;
+  return true;
+}
+
 } // namespace
 
 Status rmsNorm(KernelCall &call) {
@@ -157,7 +240,8 @@ Status rmsNorm(KernelCall &call) {
   int64_t rows = n / width;
   rmsNormKernel<<<ceilDiv(rows, kWarpsPerBlock), kWarpsPerBlock * 32, 0, streamOf(call)>>>(
       floatIn(call.inputs[0]), floatIn(call.inputs[1]), floatOut(call.outputs[0]), rows, width,
-      float(eps));
+      float(eps),
+      rowVector(width, {call.inputs[0].data, call.inputs[1].data, call.outputs[0].data}));
   return launchCheck(k, "rmsNormKernel");
 }
 
@@ -198,7 +282,9 @@ Status launchRmsNormGrad(const char *k, KernelCall &call, FloatIn residual) {
   FloatIn x = floatIn(call.inputs[0]), dy = floatIn(call.inputs[2]);
   rmsNormGradRowsKernel<<<ceilDiv(rows, kWarpsPerBlock), kWarpsPerBlock * 32, 0, stream>>>(
       x, floatIn(call.inputs[1]), dy, residual, floatOut(call.outputs[0]), inverseRms, rows,
-      width, float(eps));
+      width, float(eps),
+      rowVector(width, {x.data, call.inputs[1].data, dy.data,
+                        residual.data ? residual.data : x.data, call.outputs[0].data}));
   DS_RETURN_IF_ERROR(launchCheck(k, "rmsNormGradRowsKernel"));
   dim3 grid(unsigned(ceilDiv(width, 256)), unsigned(chunks));
   rmsNormGradPartialKernel<<<grid, 256, 0, stream>>>(x, dy, inverseRms, partial, rows, width,
@@ -253,7 +339,9 @@ Status addRmsNorm(KernelCall &call) {
   int64_t rows = n / width;
   addRmsNormKernel<<<ceilDiv(rows, kWarpsPerBlock), kWarpsPerBlock * 32, 0, streamOf(call)>>>(
       floatIn(lhs), floatIn(call.inputs[1]), floatIn(call.inputs[2]), floatOut(call.outputs[0]),
-      floatOut(call.outputs[1]), rows, width, float(eps));
+      floatOut(call.outputs[1]), rows, width, float(eps),
+      rowVector(width, {lhs.data, call.inputs[1].data, call.inputs[2].data,
+                        call.outputs[0].data, call.outputs[1].data}));
   return launchCheck(k, "addRmsNormKernel");
 }
 
