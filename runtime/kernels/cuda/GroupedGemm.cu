@@ -28,14 +28,16 @@
 // 1024 (down's K), K 1024 or 512): the three products of one layer are 463 GFLOP, 0.47 ms
 // at the H100's 989 TFLOP/s; operands move ~0.5 GB (F32 in, F32 out), 0.15 ms at 3.35
 // TB/s, so the products are compute-bound and the floor is the tensor cores. mma.sync (not
-// Hopper's wgmma) caps this design near two thirds of that rate; a wgmma/TMA version is the
-// next step once this one is measured (bench/results).
+// Hopper's wgmma) caps this design near two thirds of that rate: with BF16 operands the
+// launch functions below hand the work to GroupedGemmWgmma.cu (wgmma fed by the tensor
+// copy engine) and keep these kernels for F32 operands and what that path does not take.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/kernels/cuda/GroupedGemm.h"
 
 #include "runtime/kernels/cuda/CudaDevice.cuh"
 #include "runtime/kernels/cuda/CudaSupport.h"
+#include "runtime/kernels/cuda/GroupedGemmWgmma.h"
 
 #include <cuda_bf16.h>
 
@@ -442,6 +444,11 @@ Status groupedRowsTimesWeightBf16(const char *kernel, cudaStream_t stream,
                 nOut * k};
   if (args.rows == 0 || args.outCols == 0)
     return Status::ok();
+  bool taken = false;
+  Status hopper =
+      wgmmaRowsTimesWeight(kernel, stream, in, weight, counts, out, transposeWeight, taken);
+  if (taken)
+    return hopper;
   dim3 grid(unsigned(ceilDiv(args.outCols, kTileN)),
             unsigned(ceilDiv(args.rows, kTileM) + experts));
   withTypes(in.dtype, weight.dtype, [&](auto aType, auto bType) {
@@ -461,6 +468,10 @@ Status groupedWeightGradBf16(const char *kernel, cudaStream_t stream, const Tens
   int64_t experts = dw.dim(0), nOut = dw.dim(1), k = dw.dim(2);
   if (experts * nOut * k == 0)
     return Status::ok();
+  bool taken = false;
+  Status hopper = wgmmaWeightGrad(kernel, stream, dy, x, counts, dw, taken);
+  if (taken)
+    return hopper;
   WgradArgs args{dy.data, x.data, counts.as<const int32_t>(), floatOut(dw), int(experts),
                  dy.dim(0), nOut, k};
   dim3 grid(unsigned(ceilDiv(k, kTileN)), unsigned(ceilDiv(nOut, kTileM)), unsigned(experts));

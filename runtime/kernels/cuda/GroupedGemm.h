@@ -14,7 +14,9 @@
 // with a new row count also paid for a heuristic query).
 //
 // F32 or BF16 operands and results in any mix; F32 operands are rounded to BF16 while a
-// tile is staged into shared memory, so no BF16 copies are made.
+// tile is staged into shared memory, so no BF16 copies are made. With both operands in
+// BF16 on a Hopper GPU the launch functions hand the work to GroupedGemmWgmma.h (wgmma
+// and the tensor copy engine; same contract), and use their mma.sync kernels otherwise.
 //
 // Counts are checked on the device: a negative count, or counts that do not sum to the
 // rows, makes the kernels write NaN everywhere they would have written (visible in the
