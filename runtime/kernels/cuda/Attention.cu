@@ -3,8 +3,8 @@
 // softmax(q k^T * scale) v per batch and head, causal by default; q, k [B, S, H, Dqk],
 // v [B, S, H, Dv] (V3's MLA: Dqk 192, Dv 128). Two implementations:
 //
-//  * math = "bf16" with Dqk in {64, 128, 192}, Dv in {64, 128} (and BF16 tensors 16-byte
-//    aligned): fused FlashAttention-2 kernels (FlashAttention.cu), BF16 mma.sync tensor
+//  * math = "bf16" with Dqk in {64, 128, 192}, Dv in {64, 128} (and every tensor 16-byte
+//    aligned): fused FlashAttention-2 kernels (FlashAttention.cu), BF16 wgmma tensor
 //    cores, the scores never leave the chip. Every other call:
 //  * strided-batched cuBLASLt GEMMs (LtGemm.h), one launch for every (batch, head) pair,
 //    the scores materialized in FP32 scratch; two small kernels do the row-wise softmax
@@ -63,9 +63,9 @@
 // backward has two such matrices and five GEMMs): ~1.5 GB, 0.5 ms at 3 TB/s, is that
 // design's floor. Measured on an H100 (AttentionThroughputTest): cuBLASLt forward 1.06 ms
 // in tf32/bf16 mode (GEMMs ~45%, softmax ~37%, head-major copies ~20%, ncu), forward +
-// backward 3.6 ms (f32: 2.0 and 6.5 ms); the flash path forward 0.29 ms, forward +
-// backward 1.32 ms with F32 tensors (0.22 and 1.18 ms with BF16 tensors, no rounding
-// copies), 117 (131) TFLOP/s against PyTorch SDPA's 370-406.
+// backward 3.6 ms (f32: 2.0 and 6.5 ms); the flash path forward 0.21 ms, forward +
+// backward 0.76 ms with F32 tensors (0.14 and 0.58 ms with BF16 tensors, no rounding
+// copies), 204 (266) TFLOP/s against PyTorch SDPA's 370-406.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/kernels/cuda/CudaDevice.cuh"

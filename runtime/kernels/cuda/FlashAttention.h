@@ -1,9 +1,10 @@
 //===- FlashAttention.h - fused BF16 attention on the tensor cores ---------===//
 //
 // The `math = "bf16"` path of ds.attention and ds.attention_grad (Attention.cu): a
-// FlashAttention-2 forward and backward (Dao 2023) on BF16 mma.sync tensor cores whose
-// scores never leave the chip. Attention.cu checks the arguments and dispatches here when
-// flashAttentionTakes() the call; its top comment states the rounding points.
+// FlashAttention-2 forward and backward (Dao 2023) on Hopper's BF16 wgmma tensor cores
+// (sm_90a) whose scores never leave the chip. Attention.cu checks the arguments and
+// dispatches here when flashAttentionTakes() the call; its top comment states the rounding
+// points.
 //
 //===----------------------------------------------------------------------===//
 #ifndef DS_RUNTIME_KERNELS_CUDA_FLASHATTENTION_H
@@ -25,8 +26,8 @@ struct FlashShape {
 };
 
 /// Whether the flash kernels are built for this shape (qkDim 64, 128 or 192, vDim 64 or
-/// 128) and every BF16 tensor of `call` is 16-byte aligned (their tiles load with
-/// cp.async).
+/// 128) and every tensor of `call` is 16-byte aligned (BF16 tiles load with cp.async, the
+/// result and its gradient with 16-byte loads; plan offsets are multiples of 64 bytes).
 bool flashAttentionTakes(const FlashShape &shape, const KernelCall &call);
 
 /// result = softmax(scale * q k^T) v: call.inputs (query, key, value), call.outputs
