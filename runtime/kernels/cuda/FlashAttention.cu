@@ -63,6 +63,7 @@
 #include "runtime/kernels/cuda/Bf16Convert.h"
 #include "runtime/kernels/cuda/CudaDevice.cuh"
 #include "runtime/kernels/cuda/CudaSupport.h"
+#include "runtime/kernels/cuda/HopperAsync.cuh"
 
 #include <cuda_bf16.h>
 
@@ -94,9 +95,13 @@ constexpr int64_t kDScoreScratchBytes = int64_t(256) << 20;
 // "Asynchronous Warpgroup Level Matrix Multiply-Accumulate").
 // ---------------------------------------------------------------------------------------
 
-__device__ __forceinline__ uint32_t sharedAddress(const void *p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
+// The Hopper building blocks shared with the grouped GEMM (HopperAsync.cuh).
+using hopper::descriptor;
+using hopper::fenceProxyAsync;
+using hopper::sharedAddress;
+using hopper::wgmmaCommit;
+using hopper::wgmmaFence;
+using hopper::wgmmaWait;
 
 /// 16 bytes global -> shared; zero-filled when !valid (src is then not read).
 __device__ __forceinline__ void copyAsync16(uint32_t dst, const void *src, bool valid) {
@@ -109,11 +114,6 @@ __device__ __forceinline__ void commitAsync() {
 }
 template <int Pending> __device__ __forceinline__ void waitAsync() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(Pending) : "memory");
-}
-/// Orders this thread's completed shared-memory writes (cp.async included) before later
-/// reads by the async proxy, which is how wgmma reads its shared operands.
-__device__ __forceinline__ void fenceProxyAsync() {
-  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 }
 /// A barrier among one warpgroup's 128 threads (ids 1 and 2; 0 is __syncthreads).
 __device__ __forceinline__ void groupBarrier(int group) {
@@ -142,15 +142,6 @@ __device__ __forceinline__ uint32_t packBf16(float lo, float hi) {
   return *reinterpret_cast<uint32_t *>(&v);
 }
 
-__device__ __forceinline__ void wgmmaFence() {
-  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-}
-__device__ __forceinline__ void wgmmaCommit() {
-  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-}
-template <int Pending> __device__ __forceinline__ void wgmmaWait() {
-  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(Pending) : "memory");
-}
 /// Pins accumulator registers in program order around wgmma issue and wait: the compiler
 /// sees them read and written here, so it neither reads them before the wait nor moves
 /// writes past the issue.
@@ -220,12 +211,6 @@ __device__ __forceinline__ uint32_t tileOffset(int rows, int row, int chunk) {
   return uint32_t((chunk >> 3) * rows + row) * kRowBytes + (((chunk ^ row) & 7) << 4);
 }
 
-/// Shared-memory matrix descriptor, 128-byte swizzle (PTX ISA "Matrix Descriptor Format").
-__device__ __forceinline__ uint64_t descriptor(uint32_t start, uint32_t leadingBytes,
-                                               uint32_t strideBytes) {
-  return uint64_t((start & 0x3FFFF) >> 4) | uint64_t(leadingBytes >> 4) << 16 |
-         uint64_t(strideBytes >> 4) << 32 | uint64_t(1) << 62;
-}
 /// `d` with its start address moved by `bytes` (the address field stays under 2^14, so
 /// nothing carries into the offsets).
 __device__ __forceinline__ uint64_t descriptorPlus(uint64_t d, uint32_t bytes) {

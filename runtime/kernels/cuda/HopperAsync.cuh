@@ -14,8 +14,8 @@
 
 #include <cstdint>
 
-#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-
+// Declared in every compilation pass (the host pass parses device bodies too); the PTX is
+// only emitted where a kernel built for sm_90a calls it.
 namespace ds::rt::cuda::hopper {
 
 __device__ __forceinline__ uint32_t sharedAddress(const void *p) {
@@ -154,7 +154,5 @@ __device__ __forceinline__ void namedBarrier(int id, int threads) {
 }
 
 } // namespace ds::rt::cuda::hopper
-
-#endif // sm_90a
 
 #endif
