@@ -106,19 +106,26 @@ def check_fp8(args):
           f"bf16 vs fp32 {100 * (means['bf16'] / means['fp32'] - 1):+.2f}%")
 
 
+def last20_means(args, flag, values, flags):
+    """v3-tiny trained 150 steps (seed 2, --precision bf16) once per value of `flag`, with
+    `flags` besides: the mean loss of each run's last 20 steps, by value."""
+    means = {}
+    for value in values:
+        path = os.path.join(args.workdir, f"{value}.jsonl")
+        run([args.ds_train, args.spec, "--steps", "150", "--seed", "2", "--precision", "bf16",
+             flag, value, "--bias-update-gamma", "0.01", "--metrics", path] + flags)
+        lines = read_metrics(path)
+        means[value] = sum(m["loss"] for m in lines[-20:]) / 20
+    return means
+
+
 def check_activations(args):
     """--activations bf16 (activations and their gradients stored in BF16; FP32 master
     weights, moments and loss): v3-tiny trained 150 steps ends within 2% of the run that
     differs only in keeping activations in FP32 (both --precision bf16, so the products
     round alike), by the mean of the last 20 steps; and the two runs are not identical, so
     the flag took effect."""
-    means = {}
-    for activations in ("f32", "bf16"):
-        path = os.path.join(args.workdir, f"{activations}.jsonl")
-        run([args.ds_train, args.spec, "--steps", "150", "--seed", "2", "--precision", "bf16",
-             "--activations", activations, "--bias-update-gamma", "0.01", "--metrics", path])
-        lines = read_metrics(path)
-        means[activations] = sum(m["loss"] for m in lines[-20:]) / 20
+    means = last20_means(args, "--activations", ("f32", "bf16"), [])
     gap = means["bf16"] / means["f32"] - 1
     assert abs(gap) < 0.02, f"bf16 activations {means['bf16']:.4f} vs f32 {means['f32']:.4f}"
     assert means["bf16"] != means["f32"], "bf16 activations gave the f32 run: flag not applied"
@@ -132,14 +139,8 @@ def check_params(args):
     trained 150 steps ends within 3% of the run with FP32 master weights and otherwise the
     same flags (BF16 products, activations and moments), by the mean of the last 20 steps;
     and the two runs differ, so the flag took effect."""
-    means = {}
-    for params in ("f32", "bf16"):
-        path = os.path.join(args.workdir, f"{params}.jsonl")
-        run([args.ds_train, args.spec, "--steps", "150", "--seed", "2", "--precision", "bf16",
-             "--activations", "bf16", "--adam-moments", "bf16", "--params", params,
-             "--bias-update-gamma", "0.01", "--metrics", path])
-        lines = read_metrics(path)
-        means[params] = sum(m["loss"] for m in lines[-20:]) / 20
+    means = last20_means(args, "--params", ("f32", "bf16"),
+                         ["--activations", "bf16", "--adam-moments", "bf16"])
     gap = means["bf16"] / means["f32"] - 1
     assert abs(gap) < 0.03, f"bf16 parameters {means['bf16']:.4f} vs f32 {means['f32']:.4f}"
     assert means["bf16"] != means["f32"], "bf16 parameters gave the f32 run: flag not applied"

@@ -189,6 +189,20 @@ struct DeviceTensors {
   }
 };
 
+/// One kernel call of a layer's three products.
+struct Pass {
+  const char *kernel;
+  std::vector<TensorView> inputs, outputs;
+};
+
+/// The forward, dgrad and wgrad calls over device tensors laid out as x [rows, K], W [E,
+/// Nout, K], counts, dy [rows, Nout], then the three results (out, dx, dW).
+std::vector<Pass> threeProducts(const std::vector<TensorView> &v) {
+  return {{"grouped_linear", {v[0], v[1], v[2]}, {v[4]}},
+          {"grouped_linear_dgrad", {v[3], v[1], v[2]}, {v[5]}},
+          {"grouped_linear_wgrad", {v[3], v[0], v[2]}, {v[6]}}};
+}
+
 /// The Hopper path takes BF16 operands on a Hopper device and declines F32 operands and
 /// more experts than it keeps in shared memory, leaving them to the mma.sync kernels.
 TEST(CudaGroupedGemm, HopperPathTakesBf16OperandsOnly) {
@@ -249,13 +263,7 @@ TEST(CudaGroupedGemm, ProductsCaptureIntoACudaGraph) {
   const std::vector<TensorView> &v = d.views;
   cudaStream_t stream = nullptr;
   CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  struct Pass {
-    const char *kernel;
-    std::vector<TensorView> inputs, outputs;
-  };
-  const Pass passes[] = {{"grouped_linear", {v[0], v[1], v[2]}, {v[4]}},
-                         {"grouped_linear_dgrad", {v[3], v[1], v[2]}, {v[5]}},
-                         {"grouped_linear_wgrad", {v[3], v[0], v[2]}, {v[6]}}};
+  const std::vector<Pass> passes = threeProducts(v);
   auto enqueue = [&]() {
     for (const Pass &pass : passes) {
       KernelCall call;
@@ -358,13 +366,7 @@ void benchLayer(const BenchShape &shape, DType operands, DType out, std::mt19937
                 randomFloats(operands, {rows, nOut}, rng), outputLike(out, {rows, nOut}),
                 outputLike(out, {rows, k}), outputLike(out, {experts, nOut, k})}));
   const std::vector<TensorView> &v = d.views;
-  struct Pass {
-    const char *kernel;
-    std::vector<TensorView> inputs, outputs;
-  };
-  const Pass passes[] = {{"grouped_linear", {v[0], v[1], v[2]}, {v[4]}},
-                         {"grouped_linear_dgrad", {v[3], v[1], v[2]}, {v[5]}},
-                         {"grouped_linear_wgrad", {v[3], v[0], v[2]}, {v[6]}}};
+  const std::vector<Pass> passes = threeProducts(v);
   double flops = 2.0 * double(rows) * double(nOut) * double(k);
   for (const Pass &pass : passes) {
     double ms = 0;

@@ -115,6 +115,19 @@ inline FloatOut floatOut(const TensorView &t) {
 
 constexpr unsigned kFullMask = 0xffffffffu;
 
+/// Inclusive prefix sums over the warp's lanes of two values at once (lane l ends with
+/// the sums over lanes 0..l); every lane must call it.
+__device__ __forceinline__ void warpInclusiveScan(int64_t &a, int64_t &b, int lane) {
+  for (int offset = 1; offset < 32; offset <<= 1) {
+    int64_t fromA = __shfl_up_sync(kFullMask, a, offset);
+    int64_t fromB = __shfl_up_sync(kFullMask, b, offset);
+    if (lane >= offset) {
+      a += fromA;
+      b += fromB;
+    }
+  }
+}
+
 __device__ __forceinline__ float warpSum(float v) {
   for (int offset = 16; offset > 0; offset >>= 1)
     v += __shfl_xor_sync(kFullMask, v, offset);

@@ -295,14 +295,7 @@ __device__ ExpertSlot scanCounts(const int32_t *counts, int experts, int64_t row
     bad |= count < 0;
     count = max(count, 0);
     int64_t tiles = (count + kTileM - 1) / kTileM, tileSum = tiles, rowSum = count;
-    for (int offset = 1; offset < 32; offset <<= 1) {
-      int64_t t = __shfl_up_sync(kFullMask, tileSum, offset);
-      int64_t r = __shfl_up_sync(kFullMask, rowSum, offset);
-      if (lane >= offset) {
-        tileSum += t;
-        rowSum += r;
-      }
-    }
+    warpInclusiveScan(tileSum, rowSum, lane);
     int64_t tileStart = tilesBefore + tileSum - tiles, rowStart = rowsBefore + rowSum - count;
     bool hit = e < experts && (targetTile >= 0 ? targetTile >= tileStart &&
                                                      targetTile < tileStart + tiles

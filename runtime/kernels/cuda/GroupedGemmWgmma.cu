@@ -173,14 +173,7 @@ __device__ bool scanCounts(const WgmmaArgs &args, int32_t *tileStart, int32_t *r
     negative |= count < 0;
     count = max(count, 0);
     int64_t tileSum = (count + kBlockM - 1) / kBlockM, rowSum = count;
-    for (int offset = 1; offset < 32; offset <<= 1) {
-      int64_t t = __shfl_up_sync(kFullMask, tileSum, offset);
-      int64_t r = __shfl_up_sync(kFullMask, rowSum, offset);
-      if (lane >= offset) {
-        tileSum += t;
-        rowSum += r;
-      }
-    }
+    warpInclusiveScan(tileSum, rowSum, lane);
     // Only read when the counts are good, so every sum fits the rows (< 2^31).
     if (e < args.experts) {
       tileStart[e + 1] = int32_t(tilesBefore + tileSum);

@@ -59,6 +59,20 @@ __device__ __forceinline__ void storeChunk(FloatOut t, int64_t at, int64_t left,
       t.store(at + u, v[u]);
 }
 
+/// The row's second pass, common to rms_norm and add_rms_norm: y = x * r * w.
+__device__ __forceinline__ void normalizeRow(FloatIn x, FloatIn w, FloatOut y, int64_t base,
+                                             int64_t width, int lane, float r, bool vector) {
+  for (int64_t j = kChunk * lane; j < width; j += kRowStride) {
+    float v[kChunk], scale[kChunk], out[kChunk];
+    loadChunk(x, base + j, width - j, vector, v);
+    loadChunk(w, j, width - j, vector, scale);
+#pragma unroll
+    for (int u = 0; u < kChunk; ++u)
+      out[u] = v[u] * r * scale[u];
+    storeChunk(y, base + j, width - j, vector, out);
+  }
+}
+
 __global__ void rmsNormKernel(FloatIn x, FloatIn w, FloatOut y, int64_t rows, int64_t width,
                               float eps, bool vector) {
   int64_t row = int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
@@ -75,15 +89,7 @@ __global__ void rmsNormKernel(FloatIn x, FloatIn w, FloatOut y, int64_t rows, in
       sumSquares += v[u] * v[u];
   }
   float r = rsqrtf(warpSum(sumSquares) / float(width) + eps);
-  for (int64_t j = kChunk * lane; j < width; j += kRowStride) {
-    float v[kChunk], scale[kChunk], out[kChunk];
-    loadChunk(x, base + j, width - j, vector, v);
-    loadChunk(w, j, width - j, vector, scale);
-#pragma unroll
-    for (int u = 0; u < kChunk; ++u)
-      out[u] = v[u] * r * scale[u];
-    storeChunk(y, base + j, width - j, vector, out);
-  }
+  normalizeRow(x, w, y, base, width, lane, r, vector);
 }
 
 __global__ void addRmsNormKernel(FloatIn a, FloatIn b, FloatIn w, FloatOut sum, FloatOut y,
@@ -109,15 +115,7 @@ __global__ void addRmsNormKernel(FloatIn a, FloatIn b, FloatIn w, FloatOut sum, 
       sumSquares += v[u] * v[u];
   }
   float r = rsqrtf(warpSum(sumSquares) / float(width) + eps);
-  for (int64_t j = kChunk * lane; j < width; j += kRowStride) {
-    float v[kChunk], scale[kChunk], out[kChunk];
-    loadChunk(stored, base + j, width - j, vector, v);
-    loadChunk(w, j, width - j, vector, scale);
-#pragma unroll
-    for (int u = 0; u < kChunk; ++u)
-      out[u] = v[u] * r * scale[u];
-    storeChunk(y, base + j, width - j, vector, out);
-  }
+  normalizeRow(stored, w, y, base, width, lane, r, vector);
 }
 
 /// dx (plus the residual gradient when `residual.data` is set) for one row per warp; r of
