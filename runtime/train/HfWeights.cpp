@@ -1,10 +1,10 @@
 #include "runtime/train/HfWeights.h"
 
-#include "runtime/core/Bf16.h"
 #include "runtime/io/AtomicFile.h"
 #include "runtime/io/FileBytes.h"
 #include "runtime/io/Json.h"
 #include "runtime/io/SafetensorsSet.h"
+#include "runtime/kernels/cpu/CpuSupport.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -272,12 +272,10 @@ Expected<HfImportSummary> importHfWeights(Executor &executor, const std::string 
       summary.zeroBuffers.push_back(buffer.name);
       continue;
     }
-    // A BF16 tensor is assembled in FP32 and rounded once (nearest even).
-    const TensorView &view = executor.view(static_cast<int32_t>(id));
-    std::vector<float> staging;
-    if (buffer.dtype == DType::BF16)
-      staging.resize(static_cast<size_t>(view.numElements()));
-    float *target = buffer.dtype == DType::BF16 ? staging.data() : view.as<float>();
+    // A BF16 tensor is assembled in FP32 and rounded once (nearest even) when the writer
+    // goes out of scope.
+    cpu::FloatWriter writer(executor.view(static_cast<int32_t>(id)));
+    float *target = writer.data();
     for (const HfPiece &piece : *layout) {
       const SafetensorsTensorInfo *info = set->find(piece.key);
       if (!info)
@@ -297,9 +295,6 @@ Expected<HfImportSummary> importHfWeights(Executor &executor, const std::string 
       used.insert(piece.key);
       ++summary.tensorsRead;
     }
-    if (buffer.dtype == DType::BF16)
-      for (size_t i = 0; i < staging.size(); ++i)
-        view.as<uint16_t>()[i] = floatToBf16(staging[i]);
   }
   for (const SafetensorsTensorInfo *info : set->tensors()) {
     if (used.count(info->name))
@@ -328,15 +323,8 @@ Status exportHfWeights(const Executor &executor, const std::string &outDir,
       return errorf("plan tensor '", buffer.name, "' is ", dtypeName(buffer.dtype),
                     "; the HF export writes f32 or bf16 tensors only");
     // BF16 values are written as F32, exactly (every BF16 value is an F32 value).
-    const TensorView &view = executor.view(static_cast<int32_t>(id));
-    std::vector<float> widened;
-    if (buffer.dtype == DType::BF16) {
-      widened.resize(static_cast<size_t>(view.numElements()));
-      for (size_t i = 0; i < widened.size(); ++i)
-        widened[i] = bf16ToFloat(view.as<const uint16_t>()[i]);
-    }
-    for (HfTensor &tensor : toHfTensors(buffer.name, buffer.shape,
-                                        widened.empty() ? view.as<float>() : widened.data()))
+    cpu::FloatReader values(executor.view(static_cast<int32_t>(id)));
+    for (HfTensor &tensor : toHfTensors(buffer.name, buffer.shape, values.data()))
       tensors.push_back(std::move(tensor));
   }
   std::sort(tensors.begin(), tensors.end(),

@@ -1,6 +1,6 @@
 #include "runtime/train/Initialize.h"
 
-#include "runtime/core/Bf16.h"
+#include "runtime/kernels/cpu/CpuSupport.h"
 
 #include <algorithm>
 #include <cmath>
@@ -76,23 +76,13 @@ Status initializeState(Executor &executor, uint64_t seed) {
       std::memset(view.data, 0, view.sizeInBytes());
       continue;
     }
-    // A BF16 parameter gets the FP32 values rounded (nearest even), so the two plans
-    // start from the same draw.
-    std::vector<float> staging;
-    float *values = view.as<float>();
-    if (buffer.dtype == DType::BF16) {
-      staging.resize(static_cast<size_t>(n));
-      values = staging.data();
-    }
+    // A BF16 parameter gets the FP32 values rounded (nearest even, when the writer goes
+    // out of scope), so the two plans start from the same draw.
+    cpu::FloatWriter values(view);
     if (buffer.init == "normal")
-      fillNormal(values, n, plan.initializerRange, mixSeed(seed ^ fnv1a64(buffer.name)));
+      fillNormal(values.data(), n, plan.initializerRange, mixSeed(seed ^ fnv1a64(buffer.name)));
     else
-      std::fill(values, values + n, buffer.init == "ones" ? 1.0f : 0.0f);
-    if (buffer.dtype == DType::BF16) {
-      uint16_t *bits = view.as<uint16_t>();
-      for (int64_t i = 0; i < n; ++i)
-        bits[i] = floatToBf16(values[i]);
-    }
+      values.fill(buffer.init == "ones" ? 1.0f : 0.0f);
   }
   return Status::ok();
 }
