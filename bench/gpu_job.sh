@@ -8,14 +8,13 @@
 #                              # the 64 MiB a device call carries)
 #
 # `run` executes every gpu test (DsGpuTests), v3-tiny CPU vs GPU for 50 steps at fp32, bf16
-# and bf16 parameters (test/gpu/tiny_cpu_vs_gpu.py), CUDA-graph replay against kernel-by-kernel launches
-# (test/gpu/graph_vs_eager.py), and the v3-mini benchmark (bench/run_bench.sh): ds alone on
-# each plan of DS_PLANS (default "mini-bf16-params mini-bf16-act-nomtp"), then ds on
-# COMPARE_PLAN (default mini-bf16-params-nomtp: the recipe and graph PyTorch trains) beside
-# PyTorch eager and torch.compile. TORCH_MODES=none leaves PyTorch out, SKIP_CHECKS=1 the
-# tests and checks.
-# Results go to $OUT (default /tmp/ds-gpu-job); record them in bench/results/ with the
-# command, GPU and date.
+# and bf16 parameters (test/gpu/tiny_cpu_vs_gpu.py), CUDA-graph replay against
+# kernel-by-kernel launches (test/gpu/graph_vs_eager.py), and the v3-mini benchmark
+# (bench/run_bench.sh): ds alone on each plan of DS_PLANS (default "mini-bf16-params
+# mini-bf16-act-nomtp"), then ds on COMPARE_PLAN (default mini-bf16-params-nomtp: the recipe
+# and graph PyTorch trains) beside PyTorch eager and torch.compile. TORCH_MODES=none leaves
+# PyTorch out, SKIP_CHECKS=1 the tests and checks. Results go to $OUT (default
+# /tmp/ds-gpu-job); record them in bench/results/ with the command, GPU and date.
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD_GPU:-build-gpu}

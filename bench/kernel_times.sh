@@ -6,10 +6,10 @@
 #   bench/kernel_times.sh DS_TRAIN PLAN REGEX [COUNT]
 #
 # Runs 2 steps launch by launch (DS_CUDA_GRAPH=0) under ncu (its CSV goes to
-# $OUT/ncu.log), profiling the first COUNT
-# (default 200) CUDA kernels whose names match REGEX, and prints for each name its launches,
-# median and total duration (gpu__time_duration). ncu serialises and replays each kernel,
-# so the times are of each kernel alone, on warm caches: a floor-style view, not step time.
+# $OUT/ncu.log), profiling the first COUNT (default 200) CUDA kernels whose names match
+# REGEX, and prints for each name its launches, median and total duration
+# (gpu__time_duration). ncu serialises and replays each kernel, so the times are of each
+# kernel alone, on warm caches: a floor-style view, not step time.
 set -u
 DS_TRAIN=$1
 PLAN=$2

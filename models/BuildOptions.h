@@ -35,28 +35,23 @@ struct BuildOptions {
   bool bf16Params = false;
 };
 
-/// Sets bf16Activations from a tool's --activations value, "f32" or "bf16"; for any other
-/// value returns the message the tool prints (one text for ds-compile and ds-opt).
-inline std::optional<std::string> setActivations(BuildOptions &options,
-                                                 const std::string &value) {
-  if (value != "f32" && value != "bf16")
-    return "unknown --activations '" + value + "'; expected f32 or bf16";
-  options.bf16Activations = value == "bf16";
-  return std::nullopt;
-}
-
-/// Sets bf16Params from a tool's --params value, "f32" or "bf16", given the tool's
-/// --activations value and whether it was given; BF16 parameters imply BF16 activations,
-/// so an explicit `--activations f32` beside them is refused.
-inline std::optional<std::string> setParams(BuildOptions &options, const std::string &value,
-                                            bool activationsGiven) {
-  if (value != "f32" && value != "bf16")
-    return "unknown --params '" + value + "'; expected f32 or bf16";
-  options.bf16Params = value == "bf16";
+/// Sets bf16Activations and bf16Params from a tool's --activations and --params values,
+/// each "f32" or "bf16" (`activationsGiven`: whether --activations was on the command
+/// line). BF16 parameters imply BF16 activations (the builder applies that), so an
+/// explicit `--activations f32` beside them is refused. For a bad value returns the message the tool prints (one text for
+/// ds-compile and ds-opt).
+inline std::optional<std::string> setElementTypes(BuildOptions &options,
+                                                  const std::string &activations,
+                                                  bool activationsGiven,
+                                                  const std::string &params) {
+  if (activations != "f32" && activations != "bf16")
+    return "unknown --activations '" + activations + "'; expected f32 or bf16";
+  if (params != "f32" && params != "bf16")
+    return "unknown --params '" + params + "'; expected f32 or bf16";
+  options.bf16Params = params == "bf16";
+  options.bf16Activations = activations == "bf16";
   if (options.bf16Params && activationsGiven && !options.bf16Activations)
     return "--params bf16 needs BF16 activations; drop --activations f32";
-  if (options.bf16Params)
-    options.bf16Activations = true;
   return std::nullopt;
 }
 

@@ -44,10 +44,8 @@ LogicalResult ds::specAwareOptMain(int argc, char **argv, llvm::StringRef toolNa
     BuildOptions options;
     options.batch = batch;
     options.seq = seq;
-    std::optional<std::string> bad = setActivations(options, activations);
-    if (!bad)
-      bad = setParams(options, params, activations.getNumOccurrences() > 0);
-    if (bad) {
+    if (std::optional<std::string> bad = setElementTypes(
+            options, activations, activations.getNumOccurrences() > 0, params)) {
       llvm::errs() << tool << ": error: " << *bad << "\n";
       return failure();
     }

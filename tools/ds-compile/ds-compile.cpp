@@ -118,10 +118,8 @@ int main(int argc, char **argv) {
     return 1;
   }
   options.momentDtype = adamMoments;
-  std::optional<std::string> bad = ds::setActivations(options.build, activations);
-  if (!bad)
-    bad = ds::setParams(options.build, params, activations.getNumOccurrences() > 0);
-  if (bad) {
+  if (std::optional<std::string> bad = ds::setElementTypes(
+          options.build, activations, activations.getNumOccurrences() > 0, params)) {
     llvm::WithColor::error(llvm::errs(), "ds-compile") << *bad << "\n";
     return 1;
   }
