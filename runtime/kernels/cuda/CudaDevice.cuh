@@ -19,6 +19,10 @@
 
 namespace ds::rt::cuda {
 
+/// The elements FloatIn::load8 and FloatOut::store8 move in one 16-byte access of BF16 (or
+/// two of F32).
+constexpr int kVectorWidth = 8;
+
 struct FloatIn {
   const void *data;
   bool bf16;
@@ -86,27 +90,37 @@ inline bool isVectorAligned(const void *data) {
   return reinterpret_cast<uintptr_t>(data) % 16 == 0;
 }
 
-/// A grid-stride pass over elements [0, n): with `vector`, group(i) for each i = 0, 8, 16,
-/// ... that starts a whole group of 8 (one group per thread per turn, for load8/store8),
-/// then one(i) for each of the last n % 8; without, one(i) for every element. Launch
-/// gridFor(elementThreads(n, vector), ...) threads.
+/// A strided pass over elements [0, n) by thread `first` of `stride` threads: with
+/// `vector`, group(i) for each i = 0, 8, 16, ... that starts a whole group of kVectorWidth
+/// (one group per thread per turn, for load8/store8), then one(i) for each of the last
+/// n % kVectorWidth; without, one(i) for every element.
 template <typename Group, typename One>
-__device__ __forceinline__ void forEachElement(int64_t n, bool vector, Group group, One one) {
-  int64_t first = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  int64_t stride = int64_t(gridDim.x) * blockDim.x;
+__device__ __forceinline__ void forEachElement(int64_t n, bool vector, int64_t first,
+                                               int64_t stride, Group group, One one) {
   int64_t done = 0;
   if (vector) {
-    int64_t groups = n / 8;
+    int64_t groups = n / kVectorWidth;
     for (int64_t g = first; g < groups; g += stride)
-      group(g * 8);
-    done = groups * 8;
+      group(g * kVectorWidth);
+    done = groups * kVectorWidth;
   }
   for (int64_t i = done + first; i < n; i += stride)
     one(i);
 }
 
-/// The threads forEachElement wants: one per group of 8 with `vector`, else one per element.
-inline int64_t elementThreads(int64_t n, bool vector) { return vector ? (n + 7) / 8 : n; }
+/// The same over the whole grid (a grid-stride pass); launch
+/// gridFor(elementThreads(n, vector), ...) threads.
+template <typename Group, typename One>
+__device__ __forceinline__ void forEachElement(int64_t n, bool vector, Group group, One one) {
+  forEachElement(n, vector, int64_t(blockIdx.x) * blockDim.x + threadIdx.x,
+                 int64_t(gridDim.x) * blockDim.x, group, one);
+}
+
+/// The threads forEachElement wants: one per group of kVectorWidth with `vector`, else one
+/// per element.
+inline int64_t elementThreads(int64_t n, bool vector) {
+  return vector ? (n + kVectorWidth - 1) / kVectorWidth : n;
+}
 
 inline FloatIn floatIn(const TensorView &t) { return FloatIn{t.data, t.dtype == DType::BF16}; }
 inline FloatOut floatOut(const TensorView &t) {

@@ -31,11 +31,11 @@ __global__ void binaryKernel(FloatIn lhs, FloatIn rhs, FloatOut out, int64_t n, 
   forEachElement(
       n, vector,
       [&](int64_t i) {
-        float a[8], b[8], r[8];
+        float a[kVectorWidth], b[kVectorWidth], r[kVectorWidth];
         lhs.load8(i, a);
         rhs.load8(i, b);
 #pragma unroll
-        for (int u = 0; u < 8; ++u)
+        for (int u = 0; u < kVectorWidth; ++u)
           r[u] = applyBinary(op, a[u], b[u]);
         out.store8(i, r);
       },
@@ -92,11 +92,11 @@ __global__ void swigluKernel(FloatIn gateUp, FloatOut out, int64_t n, int64_t ha
       n, vector,
       [&](int64_t i) {
         int64_t gate = gateIndexOf(i, half);
-        float g[8], u[8], y[8];
+        float g[kVectorWidth], u[kVectorWidth], y[kVectorWidth];
         gateUp.load8(gate, g);
         gateUp.load8(gate + half, u);
 #pragma unroll
-        for (int k = 0; k < 8; ++k)
+        for (int k = 0; k < kVectorWidth; ++k)
           y[k] = swigluOf(g[k], u[k]);
         out.store8(i, y);
       },
@@ -112,12 +112,13 @@ __global__ void swigluGradKernel(FloatIn gateUp, FloatIn dy, FloatOut dGateUp, i
       n, vector,
       [&](int64_t i) {
         int64_t gate = gateIndexOf(i, half);
-        float g[8], u[8], grad[8], dGate[8], dUp[8];
+        float g[kVectorWidth], u[kVectorWidth], grad[kVectorWidth], dGate[kVectorWidth],
+            dUp[kVectorWidth];
         gateUp.load8(gate, g);
         gateUp.load8(gate + half, u);
         dy.load8(i, grad);
 #pragma unroll
-        for (int k = 0; k < 8; ++k)
+        for (int k = 0; k < kVectorWidth; ++k)
           swigluGradOf(g[k], u[k], grad[k], dGate[k], dUp[k]);
         dGateUp.store8(gate, dGate);
         dGateUp.store8(gate + half, dUp);
@@ -225,7 +226,7 @@ Status swiglu(KernelCall &call) {
   DS_RETURN_IF_ERROR(expectShape(k, "result", call.outputs[0], halved));
   if (n == 0)
     return Status::ok();
-  bool vector = half % 8 == 0 && allVectorAligned({&call.inputs[0], &call.outputs[0]});
+  bool vector = half % kVectorWidth == 0 && allVectorAligned({&call.inputs[0], &call.outputs[0]});
   swigluKernel<<<gridFor(elementThreads(n, vector), kThreads), kThreads, 0, streamOf(call)>>>(
       floatIn(call.inputs[0]), floatOut(call.outputs[0]), n, half, vector);
   return launchCheck(k, "swigluKernel");
@@ -244,7 +245,7 @@ Status swigluGrad(KernelCall &call) {
   DS_RETURN_IF_ERROR(expectShape(k, "gate_up_grad", call.outputs[0], call.inputs[0].shape));
   if (n == 0)
     return Status::ok();
-  bool vector = half % 8 == 0 &&
+  bool vector = half % kVectorWidth == 0 &&
                 allVectorAligned({&call.inputs[0], &call.inputs[1], &call.outputs[0]});
   swigluGradKernel<<<gridFor(elementThreads(n, vector), kThreads), kThreads, 0,
                      streamOf(call)>>>(floatIn(call.inputs[0]), floatIn(call.inputs[1]),

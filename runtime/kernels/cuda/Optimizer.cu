@@ -17,7 +17,7 @@
 // adamw_multi (ds-fuse) updates many tensors with one coefficient launch and one
 // elementwise launch per batch of up to kMaxTensorsPerBatch tensors, passed by value (no
 // table to upload, nothing that a CUDA graph could not capture): each tensor gets its own
-// run of blocks, and every element is updated by the same adamwStrided as adamw's.
+// run of blocks, and every element is updated by the same adamwThread as adamw's.
 //
 //===----------------------------------------------------------------------===//
 #include "runtime/kernels/cpu/CpuKernels.h"
@@ -45,16 +45,15 @@ __global__ void sumSquaresKernel(FloatIn grad, int64_t n, bool vector, double *p
   if (vector) {
     // Groups of 8 elements with one or two 16-byte loads each (scalar BF16 loads left the
     // norm at ~40% of HBM bandwidth), then the last n % 8 elements one by one.
-    constexpr int kGroup = 8;
-    int64_t groups = n / kGroup;
+    int64_t groups = n / kVectorWidth;
     for (int64_t group = i; group < groups; group += stride) {
-      float v[kGroup];
-      grad.load8(group * kGroup, v);
+      float v[kVectorWidth];
+      grad.load8(group * kVectorWidth, v);
 #pragma unroll
-      for (int u = 0; u < kGroup; ++u)
+      for (int u = 0; u < kVectorWidth; ++u)
         sum += double(v[u]) * double(v[u]);
     }
-    i = groups * kGroup + i;
+    i = groups * kVectorWidth + i;
   }
   for (; i + (kSquaresUnroll - 1) * stride < n; i += kSquaresUnroll * stride) {
     float v[kSquaresUnroll];
@@ -114,7 +113,7 @@ __global__ void adamwCoefficientsKernel(FloatIn lrIn, FloatIn stepIn, FloatIn no
 }
 
 /// One tensor's operands, in adamw's order. `vector`: every operand 16-byte aligned, so
-/// whole groups of kVector elements move with 16-byte loads and stores (a scalar BF16 load
+/// whole groups of kVectorWidth elements move with 16-byte loads and stores (a scalar BF16 load
 /// moves 2 bytes per instruction and left AdamW at ~60% of HBM bandwidth).
 struct AdamwTensor {
   FloatIn param, grad, expAvg, expAvgSq;
@@ -122,7 +121,6 @@ struct AdamwTensor {
   int64_t n;
   bool vector;
 };
-constexpr int kVector = 8;
 
 /// One element's operands, read before any of a batch is written (the update is in place:
 /// param and newParam may be one buffer, so the compiler cannot hoist later loads itself).
@@ -156,29 +154,29 @@ __device__ __forceinline__ void updateAdamw(const AdamwTensor &t, int64_t i,
   t.newParam.store(i, p);
 }
 
-/// Groups first, first + stride, ... of kVector elements, then the last n % kVector
-/// elements one by one. A group is read whole before any of it is written (in place).
+/// Groups first, first + stride, ... of kVectorWidth elements, then the last few elements
+/// one by one. A group is read whole before any of it is written (in place).
 __device__ __forceinline__ void adamwVectorStrided(const AdamwTensor &t, int64_t first,
                                                    int64_t stride,
                                                    const AdamwCoefficients &c) {
-  int64_t groups = t.n / kVector;
-  for (int64_t group = first; group < groups; group += stride) {
-    int64_t i = group * kVector;
-    float param[kVector], grad[kVector], expAvg[kVector], expAvgSq[kVector];
-    t.param.load8(i, param);
-    t.grad.load8(i, grad);
-    t.expAvg.load8(i, expAvg);
-    t.expAvgSq.load8(i, expAvgSq);
-    float p[kVector], m[kVector], v[kVector];
+  forEachElement(
+      t.n, true, first, stride,
+      [&](int64_t i) {
+        float param[kVectorWidth], grad[kVectorWidth], expAvg[kVectorWidth],
+            expAvgSq[kVectorWidth];
+        t.param.load8(i, param);
+        t.grad.load8(i, grad);
+        t.expAvg.load8(i, expAvg);
+        t.expAvgSq.load8(i, expAvgSq);
+        float p[kVectorWidth], m[kVectorWidth], v[kVectorWidth];
 #pragma unroll
-    for (int u = 0; u < kVector; ++u)
-      adamwElement({param[u], grad[u], expAvg[u], expAvgSq[u]}, c, p[u], m[u], v[u]);
-    t.newExpAvg.store8(i, m);
-    t.newExpAvgSq.store8(i, v);
-    t.newParam.store8(i, p);
-  }
-  for (int64_t i = groups * kVector + first; i < t.n; i += stride)
-    updateAdamw(t, i, loadAdamw(t, i), c);
+        for (int u = 0; u < kVectorWidth; ++u)
+          adamwElement({param[u], grad[u], expAvg[u], expAvgSq[u]}, c, p[u], m[u], v[u]);
+        t.newExpAvg.store8(i, m);
+        t.newExpAvgSq.store8(i, v);
+        t.newParam.store8(i, p);
+      },
+      [&](int64_t i) { updateAdamw(t, i, loadAdamw(t, i), c); });
 }
 
 /// Elements first, first + stride, ... of t: kAdamwInFlight elements' loads are issued
@@ -332,7 +330,7 @@ AdamwTensor adamwTensor(const TensorView *inputs, const TensorView *outputs) {
 /// Blocks of kThreads for one tensor: a thread per element or per group, up to a cap
 /// (the threads then stride).
 int64_t adamwBlocks(const AdamwTensor &t, int64_t cap) {
-  return std::min(ceilDiv(t.n, int64_t(kThreads) * (t.vector ? kVector : 1)), cap);
+  return std::min(ceilDiv(elementThreads(t.n, t.vector), int64_t(kThreads)), cap);
 }
 
 /// The FP32 coefficients of this step in scratch (adamwCoefficientsKernel).
@@ -365,9 +363,8 @@ Status adamw(KernelCall &call) {
   AdamwTensor tensor = adamwTensor(call.inputs.data(), call.outputs.data());
   if (tensor.n == 0)
     return Status::ok();
-  int64_t threads = tensor.vector ? ceilDiv(tensor.n, int64_t(kVector)) : tensor.n;
-  adamwKernel<<<gridFor(threads, kThreads), kThreads, 0, streamOf(call)>>>(tensor,
-                                                                          coefficients);
+  adamwKernel<<<gridFor(elementThreads(tensor.n, tensor.vector), kThreads), kThreads, 0,
+                streamOf(call)>>>(tensor, coefficients);
   return launchCheck(k, "adamwKernel");
 }
 

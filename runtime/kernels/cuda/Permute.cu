@@ -53,11 +53,12 @@ __global__ void permuteKernel(const int32_t *sortedExperts, const int32_t *sorte
       positions[pair] = valid ? int32_t(p) : -1;
     int64_t token = pair / topK;
     if (vector) {
-      for (int64_t j = 8 * int64_t(threadIdx.x); j < width; j += 8 * int64_t(blockDim.x)) {
-        float row[8];
+      for (int64_t j = kVectorWidth * int64_t(threadIdx.x); j < width;
+           j += kVectorWidth * int64_t(blockDim.x)) {
+        float row[kVectorWidth];
         input.load8(token * width + j, row);
 #pragma unroll
-        for (int u = 0; u < 8; ++u)
+        for (int u = 0; u < kVectorWidth; ++u)
           row[u] = valid ? row[u] : NAN;
         permuted.store8(p * width + j, row);
       }
@@ -81,16 +82,17 @@ __global__ void gatherSumKernel(FloatIn rows, int64_t rowCount, const int32_t *p
                                 int64_t tokens, int64_t topK, int64_t width, bool vector) {
   for (int64_t t = blockIdx.x; t < tokens; t += gridDim.x) {
     if (vector) {
-      for (int64_t j = 8 * int64_t(threadIdx.x); j < width; j += 8 * int64_t(blockDim.x)) {
-        float sum[8] = {};
+      for (int64_t j = kVectorWidth * int64_t(threadIdx.x); j < width;
+           j += kVectorWidth * int64_t(blockDim.x)) {
+        float sum[kVectorWidth] = {};
         for (int64_t slot = 0; slot < topK; ++slot) {
           int64_t row = positions[t * topK + slot];
           bool validRow = row >= 0 && row < rowCount;
-          float w = weighted ? weights[t * topK + slot] : 1.0f, values[8] = {};
+          float w = weighted ? weights[t * topK + slot] : 1.0f, values[kVectorWidth] = {};
           if (validRow)
             rows.load8(row * width + j, values);
 #pragma unroll
-          for (int u = 0; u < 8; ++u)
+          for (int u = 0; u < kVectorWidth; ++u)
             sum[u] += slotTerm(validRow, w, values[u]);
         }
         result.store8(t * width + j, sum);
@@ -112,7 +114,7 @@ __global__ void gatherSumKernel(FloatIn rows, int64_t rowCount, const int32_t *p
 
 /// Whether gatherSumKernel may take 8 columns at a time for these rows and result.
 bool gatherVector(const TensorView &rows, const TensorView &result, int64_t width) {
-  return width % 8 == 0 && isVectorAligned(rows.data) && isVectorAligned(result.data);
+  return width % kVectorWidth == 0 && isVectorAligned(rows.data) && isVectorAligned(result.data);
 }
 
 /// weights_grad[t, slot] = dy[t] . input[positions[t, slot]]: one warp per pair; with
@@ -127,12 +129,12 @@ __global__ void slotDotKernel(FloatIn resultGrad, FloatIn input, int64_t rowCoun
     int64_t row = positions[pair], token = pair / topK;
     float dot = 0.0f;
     if (row >= 0 && row < rowCount && vector)
-      for (int64_t j = 8 * int64_t(lane); j < width; j += 8 * 32) {
-        float dy[8], x[8];
+      for (int64_t j = kVectorWidth * int64_t(lane); j < width; j += kVectorWidth * 32) {
+        float dy[kVectorWidth], x[kVectorWidth];
         resultGrad.load8(token * width + j, dy);
         input.load8(row * width + j, x);
 #pragma unroll
-        for (int u = 0; u < 8; ++u)
+        for (int u = 0; u < kVectorWidth; ++u)
           dot += dy[u] * x[u];
       }
     else if (row >= 0 && row < rowCount)
@@ -183,7 +185,7 @@ Status dispatch(KernelCall &call) {
   DS_RETURN_IF_ERROR(streamScratch(k, stream, bytes, scratch));
   KeySort sorted;
   DS_RETURN_IF_ERROR(sortByKey(k, stream, expertOf, pairs, experts, scratch, bytes, sorted));
-  bool vector = width % 8 == 0 && isVectorAligned(input.data) &&
+  bool vector = width % kVectorWidth == 0 && isVectorAligned(input.data) &&
                 isVectorAligned(call.outputs[0].data);
   permuteKernel<<<gridFor(pairs * kThreads, kThreads), kThreads, 0, stream>>>(
       sorted.sortedKeys, sorted.sortedEntries, pairs, topK, experts, floatIn(input),

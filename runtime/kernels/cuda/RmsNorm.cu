@@ -33,7 +33,7 @@ constexpr int kWarpsPerBlock = 8;
 /// chunk is one 16-byte access (load8/store8); without, 8 single ones. Either way each lane
 /// sums the same columns in the same order, so a row's sums (and rms_norm against the
 /// fused add_rms_norm) do not depend on which path a buffer's alignment picks.
-constexpr int kChunk = 8;
+constexpr int kChunk = kVectorWidth;
 constexpr int kRowStride = 32 * kChunk;
 
 __device__ __forceinline__ void loadChunk(FloatIn t, int64_t at, int64_t left, bool vector,
