@@ -179,12 +179,8 @@ Status dispatch(KernelCall &call) {
   histogramKernel<<<gridFor(pairs, 256), 256, 0, stream>>>(expertOf, pairs, counts, experts);
   DS_RETURN_IF_ERROR(launchCheck(k, "histogramKernel"));
 
-  size_t bytes = 0;
-  DS_RETURN_IF_ERROR(keySortBytes(k, pairs, experts, bytes));
-  void *scratch = nullptr;
-  DS_RETURN_IF_ERROR(streamScratch(k, stream, bytes, scratch));
   KeySort sorted;
-  DS_RETURN_IF_ERROR(sortByKey(k, stream, expertOf, pairs, experts, scratch, bytes, sorted));
+  DS_RETURN_IF_ERROR(sortByKey(k, stream, expertOf, pairs, experts, sorted));
   bool vector = width % kVectorWidth == 0 && isVectorAligned(input.data) &&
                 isVectorAligned(call.outputs[0].data);
   permuteKernel<<<gridFor(pairs * kThreads, kThreads), kThreads, 0, stream>>>(

@@ -145,19 +145,12 @@ __global__ void runSumKernel(const int32_t *sortedKeys, const int32_t *sortedEnt
 
 } // namespace
 
-Status keySortBytes(const char *kernel, int64_t count, int64_t limit, size_t &bytes) {
-  KeySortLayout layout;
-  DS_RETURN_IF_ERROR(keySortLayout(kernel, count, limit, layout));
-  bytes = layout.total;
-  return Status::ok();
-}
-
 Status sortByKey(const char *kernel, cudaStream_t stream, const int32_t *keys, int64_t count,
-                 int64_t limit, void *scratch, size_t bytes, KeySort &sorted) {
+                 int64_t limit, KeySort &sorted) {
   KeySortLayout layout;
   DS_RETURN_IF_ERROR(keySortLayout(kernel, count, limit, layout));
-  if (bytes < layout.total)
-    return errorf(kernel, ": the sort needs ", layout.total, " bytes of scratch, got ", bytes);
+  void *scratch = nullptr;
+  DS_RETURN_IF_ERROR(streamScratch(kernel, stream, layout.total, scratch));
   char *base = static_cast<char *>(scratch);
   auto *mappedKeys = reinterpret_cast<int32_t *>(base + layout.mappedKeys);
   auto *entries = reinterpret_cast<int32_t *>(base + layout.entries);
@@ -181,13 +174,8 @@ Status sortedScatterAdd(const char *kernel, cudaStream_t stream, const ScatterRe
                                kernel, "cudaMemsetAsync"));
   if (r.count == 0 || r.width == 0)
     return Status::ok();
-  size_t bytes = 0;
-  DS_RETURN_IF_ERROR(keySortBytes(kernel, r.count, r.dstRows, bytes));
-  void *scratch = nullptr;
-  DS_RETURN_IF_ERROR(streamScratch(kernel, stream, bytes, scratch));
   KeySort sorted;
-  DS_RETURN_IF_ERROR(
-      sortByKey(kernel, stream, r.keys, r.count, r.dstRows, scratch, bytes, sorted));
+  DS_RETURN_IF_ERROR(sortByKey(kernel, stream, r.keys, r.count, r.dstRows, sorted));
   FloatIn weights = r.weights ? floatIn(*r.weights) : FloatIn{nullptr, false};
   int64_t chunks = (r.width + kChunkColumns - 1) / kChunkColumns;
   if (chunks > 65535)

@@ -46,12 +46,10 @@ struct KeySort {
   int32_t *sortedEntries; // [count], entry indices, ascending within a key
 };
 
-/// The scratch bytes sortByKey needs.
-Status keySortBytes(const char *kernel, int64_t count, int64_t limit, size_t &bytes);
-
-/// Sorts into `scratch` (keySortBytes of it), ordered on `stream`.
+/// Sorts in the stream's scratch (streamScratch), ordered on `stream`: the sorted arrays
+/// stay valid until the next launch on the stream that takes scratch.
 Status sortByKey(const char *kernel, cudaStream_t stream, const int32_t *keys, int64_t count,
-                 int64_t limit, void *scratch, size_t bytes, KeySort &sorted);
+                 int64_t limit, KeySort &sorted);
 
 } // namespace ds::rt::cuda
 
