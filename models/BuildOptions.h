@@ -38,8 +38,8 @@ struct BuildOptions {
 /// Sets bf16Activations and bf16Params from a tool's --activations and --params values,
 /// each "f32" or "bf16" (`activationsGiven`: whether --activations was on the command
 /// line). BF16 parameters imply BF16 activations (the builder applies that), so an
-/// explicit `--activations f32` beside them is refused. For a bad value returns the message the tool prints (one text for
-/// ds-compile and ds-opt).
+/// explicit `--activations f32` beside them is refused. For a bad value returns the
+/// message the tool prints (one text for ds-compile and ds-opt).
 inline std::optional<std::string> setElementTypes(BuildOptions &options,
                                                   const std::string &activations,
                                                   bool activationsGiven,

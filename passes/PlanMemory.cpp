@@ -78,7 +78,8 @@ void reportPeak(dsx::ProgramOp program, ArrayRef<dsx::BufferOp> buffers,
   auto launchName = [&](int64_t step) -> std::string {
     if (step >= static_cast<int64_t>(launches.size()))
       return "the end of the step";
-    return "launch " + std::to_string(step) + " ('" + dsx::LaunchOp(launches[step]).getKernel().str() + "')";
+    return "launch " + std::to_string(step) + " ('" +
+           dsx::LaunchOp(launches[step]).getKernel().str() + "')";
   };
   InFlightDiagnostic remark = program.emitRemark("memory peak of @");
   remark << program.getSymName() << " at " << launchName(peakStep) << ": " << peak
@@ -86,7 +87,8 @@ void reportPeak(dsx::ProgramOp program, ArrayRef<dsx::BufferOp> buffers,
   for (size_t k = 0; k < std::min(atPeak.size(), kPeakBuffersReported); ++k) {
     size_t i = atPeak[k];
     remark << (k ? ";" : "") << " " << ranges[i].bytes << " bytes "
-           << dsx::BufferOp(buffers[i]).getResult().getType() << " from " << launchName(ranges[i].firstStep);
+           << dsx::BufferOp(buffers[i]).getResult().getType() << " from "
+           << launchName(ranges[i].firstStep);
   }
 }
 
